@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * The one configuration schema (SPEC §3). The CDK construct validates its props with it at synth,
+ * the function validates its environment with it at cold start, and the README's configuration
+ * reference is generated from it (scripts/config-doc.ts), so the three cannot drift.
+ */
+
+const INSTANCE_ID = /^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$/;
+const CLUSTER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/;
+const DOCUMENT_NAME = /^[a-zA-Z0-9_\-.]{3,128}$/;
+const UNIT_NAME = /^[A-Za-z0-9@._-]{1,64}$/;
+
+const nodeSchema = z
+  .object({
+    id: z
+      .string()
+      .regex(INSTANCE_ID, 'must be an EC2 instance id (i-…) or an SSM managed-instance id (mi- + 17 hex digits)')
+      .describe('SSM target: EC2 instance id `i-…` or hybrid managed-instance id `mi-…`.'),
+    hostname: z
+      .string()
+      .min(1)
+      .max(500)
+      .describe("What Airflow writes to `job.hostname` on that node (Airflow's `getfqdn`, see `status`)."),
+  })
+  .strict();
+
+const durationSeconds = () => z.number().finite().positive();
+
+const clusterSchema = z
+  .object({
+    clusterName: z.string().regex(CLUSTER_NAME, 'must be 1–64 characters of A–Z a–z 0–9 _ . -').describe('Record key and metric dimension.'),
+    nodes: z.array(nodeSchema).min(1, 'needs at least one node').describe('Ordered node list; order is failover priority.'),
+    mode: z.enum(['single', 'multi']).default('single').describe('`single`: exactly one scheduler; `multi`: keep `desiredSchedulers` healthy (Airflow 2+ on PostgreSQL / MySQL 8).'),
+    desiredSchedulers: z.number().int().min(1).default(1).describe('Only in `multi`: 1 ≤ n ≤ number of nodes.'),
+    staleAfterSeconds: durationSeconds().default(30).describe("Heartbeat age beyond which a scheduler is not healthy (Airflow's `scheduler_health_check_threshold`). At least 15."),
+    startupGraceSeconds: durationSeconds().default(120).describe('How long a started scheduler may take to write its first fresh heartbeat. At least checkIntervalSeconds.'),
+    restartInPlaceAttempts: z.number().int().min(0).default(1).describe('Restarts on the same reachable node before moving elsewhere.'),
+    banAfterFailures: z.number().int().min(1).default(3).describe("Failed starts on a node before it is banned (Pacemaker's `migration-threshold`)."),
+    failureResetSeconds: durationSeconds().default(3600).describe("Quiet time after which a node's failures are forgotten (Pacemaker's `failure-timeout`)."),
+    maxFailoversPerHour: z.number().int().min(0).default(3).describe('Automatic failovers allowed in any hour; beyond it failover is suppressed and an alarm fires.'),
+    checkIntervalSeconds: durationSeconds().default(60).describe('60 = one tick per invocation; 10–30 (dividing 60) = ticks looped inside one invocation.'),
+    enforcement: z.enum(['enforce', 'dry-run', 'observe']).default('enforce').describe('`enforce`; `dry-run` (plan and log, act on nothing); `observe` (metrics only).'),
+    commandTimeoutSeconds: durationSeconds().default(60).describe('Bound on one SSM command, delivery plus execution (SSM accepts 30 at the least).'),
+    leaseSeconds: durationSeconds().default(90).describe('Watchdog lease length; renewed at every write, so it must exceed one command plus a write: ≥ commandTimeoutSeconds + 15.'),
+    compressedTimings: z.boolean().default(false).describe('Local demos and benchmarks only: lifts the production minimums so time can be compressed. Never set it in a deployment.'),
+  })
+  .strict();
+
+const dbSchema = z
+  .object({
+    dialect: z.enum(['mysql', 'postgres']).describe('`mysql` (MySQL / MariaDB, via mysql2) or `postgres` (via pg).'),
+    host: z.string().min(1).describe('Metadata DB host name.'),
+    port: z.number().int().min(1).max(65535).optional().describe('Default 3306 (mysql) or 5432 (postgres).'),
+    database: z.string().min(1).describe('Database name.'),
+    user: z.string().min(1).describe('DB user; needs only SELECT on the job table.'),
+    passwordParameterName: z.string().min(1).optional().describe('SSM SecureString parameter holding the password.'),
+    passwordSecretId: z.string().min(1).optional().describe('Secrets Manager secret holding the password (plain string or JSON with a `password` key).'),
+    iamAuth: z.boolean().default(false).describe('Use RDS IAM authentication (a signed token as password; requires TLS).'),
+    password: z.string().optional().describe('Literal password: local runs and tests only; never in a deployment.'),
+    tls: z.boolean().default(true).describe('Connect with TLS and verify the server certificate.'),
+    tlsRejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate when TLS is on.'),
+    schema: z.string().regex(SQL_IDENTIFIER, 'must be a plain SQL identifier').optional().describe("Airflow's `sql_alchemy_schema`: PostgreSQL schema or MySQL database holding `job`."),
+    tablePrefix: z.string().regex(/^[A-Za-z0-9_]{0,32}$/, 'must be letters, digits or _').default('').describe('Prefix of the `job` table name, if the deployment uses one.'),
+    connectTimeoutSeconds: durationSeconds().max(30).default(5).describe('Bound on connecting to the DB.'),
+    queryTimeoutSeconds: durationSeconds().max(30).default(5).describe('Bound on the heartbeat query.'),
+    lookbackSeconds: durationSeconds().default(86_400).describe('Scheduler rows with an older heartbeat are ignored (bounds the index range read).'),
+    passwordCacheSeconds: durationSeconds().default(300).describe('How long a fetched password is cached in a warm function.'),
+  })
+  .strict();
+
+const awsSchema = z
+  .object({
+    tableName: z.string().min(3).max(255).describe('DynamoDB table holding the record.'),
+    startDocument: z.string().regex(DOCUMENT_NAME).describe('SSM Command document that starts the scheduler.'),
+    stopDocument: z.string().regex(DOCUMENT_NAME).describe('SSM Command document that stops the scheduler.'),
+    statusDocument: z.string().regex(DOCUMENT_NAME).describe('SSM Command document that reports scheduler status.'),
+    unitName: z.string().regex(UNIT_NAME, 'must match ^[A-Za-z0-9@._-]{1,64}$').default('airflow-scheduler').describe('systemd unit of the scheduler on the nodes.'),
+    commandLogGroupName: z.string().min(1).optional().describe('CloudWatch log group for SSM command output (audit).'),
+  })
+  .strict();
+
+const watchdogSettingsSchema = z
+  .object({
+    cluster: clusterSchema,
+    db: dbSchema,
+    aws: awsSchema,
+  })
+  .strict();
+
+type ClusterConfig = z.output<typeof clusterSchema>;
+type ClusterConfigInput = z.input<typeof clusterSchema>;
+type DbConfig = z.output<typeof dbSchema>;
+type AwsConfig = z.output<typeof awsSchema>;
+type WatchdogSettings = z.output<typeof watchdogSettingsSchema>;
+type WatchdogSettingsInput = z.input<typeof watchdogSettingsSchema>;
+type NodeConfig = z.output<typeof nodeSchema>;
+
+const SECRET_KEYS = /password|secret/i;
+
+const showValue = (path: readonly PropertyKey[], value: unknown): string => {
+  if (path.some((p) => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$/.test(p))) return '<redacted>';
+  if (value === undefined) return 'undefined';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
+const formatPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+
+/** Turns zod issues into one line per problem: `field: what is wrong (got value)`. */
+const describeIssues = (error: z.ZodError, prefix: string): string[] =>
+  error.issues.map((issue) => {
+    const path = formatPath([...(prefix ? [prefix] : []), ...issue.path]);
+    if (issue.code === 'unrecognized_keys') {
+      return `${path || '(root)'}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    }
+    const got = 'input' in issue ? ` (got ${showValue(issue.path, issue.input)})` : '';
+    return `${path || '(root)'}: ${issue.message}${got}`;
+  });
+
+/** Cross-field rules that a per-field schema cannot express. */
+const clusterProblems = (c: ClusterConfig): string[] => {
+  const problems: string[] = [];
+  const seenIds = new Set<string>();
+  const seenHosts = new Set<string>();
+  c.nodes.forEach((n, i) => {
+    if (seenIds.has(n.id)) problems.push(`nodes[${i}].id: duplicate node id "${n.id}"`);
+    if (seenHosts.has(n.hostname)) problems.push(`nodes[${i}].hostname: duplicate hostname "${n.hostname}"`);
+    seenIds.add(n.id);
+    seenHosts.add(n.hostname);
+  });
+  if (c.mode === 'single' && c.desiredSchedulers !== 1) {
+    problems.push(`desiredSchedulers: only meaningful in multi mode; single mode runs exactly 1 (got ${c.desiredSchedulers})`);
+  }
+  if (c.desiredSchedulers > c.nodes.length) {
+    problems.push(`desiredSchedulers: ${c.desiredSchedulers} exceeds the ${c.nodes.length} configured node(s)`);
+  }
+  if (!c.compressedTimings) {
+    if (c.staleAfterSeconds < 15) {
+      problems.push(
+        `staleAfterSeconds: must be at least 15, since Airflow 2.5–2.7 store a heartbeat one beat old and a healthy age reaches 10 s (got ${c.staleAfterSeconds})`,
+      );
+    }
+    const ci = c.checkIntervalSeconds;
+    if (!(ci === 60 || (Number.isInteger(ci) && ci >= 10 && ci <= 30 && 60 % ci === 0))) {
+      problems.push(`checkIntervalSeconds: must be 60, or 10–30 and divide 60 (10, 12, 15, 20, 30) (got ${ci})`);
+    }
+    if (c.commandTimeoutSeconds < 30) {
+      problems.push(`commandTimeoutSeconds: SSM accepts at least 30 (got ${c.commandTimeoutSeconds})`);
+    }
+  }
+  if (c.leaseSeconds < c.commandTimeoutSeconds + 15) {
+    problems.push(
+      `leaseSeconds: must exceed the longest step under the lease, one command plus a write: at least commandTimeoutSeconds + 15 = ${c.commandTimeoutSeconds + 15} (got ${c.leaseSeconds})`,
+    );
+  }
+  if (c.startupGraceSeconds < c.checkIntervalSeconds) {
+    problems.push(
+      `startupGraceSeconds: must be at least checkIntervalSeconds (${c.checkIntervalSeconds}) or a start expires before any tick can see it (got ${c.startupGraceSeconds})`,
+    );
+  }
+  return problems;
+};
+
+const dbProblems = (d: DbConfig): string[] => {
+  const problems: string[] = [];
+  const sources = [d.passwordParameterName, d.passwordSecretId, d.password].filter((v) => v !== undefined).length + (d.iamAuth ? 1 : 0);
+  if (sources > 1) {
+    problems.push('db: choose one of passwordParameterName, passwordSecretId, password, iamAuth (several were given)');
+  }
+  if (d.iamAuth && !d.tls) problems.push('db.tls: RDS IAM authentication requires TLS (got false)');
+  return problems;
+};
+
+const parseOrThrow = <S extends z.ZodType>(schema: S, input: unknown, what: string, prefix = ''): z.output<S> => {
+  const result = schema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    const issues = describeIssues(result.error, prefix);
+    throw new ConfigError(`invalid ${what}: ${issues.join('; ')}`, issues);
+  }
+  return result.data;
+};
+
+const throwProblems = (problems: string[], what: string): void => {
+  if (problems.length > 0) throw new ConfigError(`invalid ${what}: ${problems.join('; ')}`, problems);
+};
+
+/** Validates the cluster part of the configuration (also used by the CDK construct at synth). */
+const parseClusterConfig = (input: unknown): ClusterConfig => {
+  const cluster = parseOrThrow(clusterSchema, input, 'cluster configuration');
+  throwProblems(clusterProblems(cluster), 'cluster configuration');
+  return cluster;
+};
+
+/** Validates the complete function configuration once at cold start. */
+const parseSettings = (input: unknown): WatchdogSettings => {
+  const settings = parseOrThrow(watchdogSettingsSchema, input, 'watchdog configuration');
+  throwProblems(
+    [...clusterProblems(settings.cluster).map((p) => `cluster.${p}`), ...dbProblems(settings.db)],
+    'watchdog configuration',
+  );
+  return settings;
+};
+
+/** Reads the JSON configuration from an environment-like map; the only place that names the variable. */
+const CONFIG_ENV_VAR = 'WATCHDOG_CONFIG';
+const settingsFromEnv = (env: Readonly<Record<string, string | undefined>>): WatchdogSettings => {
+  const raw = env[CONFIG_ENV_VAR];
+  if (raw === undefined || raw.trim() === '') {
+    throw new ConfigError(`environment variable ${CONFIG_ENV_VAR} is required (JSON watchdog configuration)`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    // V8 quotes the text around the error, which may be a literal password: report only where it is.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new ConfigError(`environment variable ${CONFIG_ENV_VAR} is not valid JSON${at === undefined ? '' : ` (syntax error at character ${at})`}`);
+  }
+  return parseSettings(parsed);
+};
+
+export {
+  awsSchema,
+  CONFIG_ENV_VAR,
+  clusterSchema,
+  dbSchema,
+  INSTANCE_ID,
+  nodeSchema,
+  parseClusterConfig,
+  parseSettings,
+  settingsFromEnv,
+  UNIT_NAME,
+  watchdogSettingsSchema,
+};
+export type { AwsConfig, ClusterConfig, ClusterConfigInput, DbConfig, NodeConfig, WatchdogSettings, WatchdogSettingsInput };

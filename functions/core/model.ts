@@ -1,0 +1,230 @@
+/**
+ * Plain, serialisable data shared by the core and the adapters: what a tick observes, the record it
+ * coordinates through, and the plan it produces. Times are epoch milliseconds unless the name says otherwise.
+ */
+
+/** The newest live SchedulerJob row of one hostname (end_date NULL, state not 'success'). */
+interface SchedulerRow {
+  readonly jobId: number;
+  readonly hostname: string;
+  readonly state: string | null;
+  /** Age of latest_heartbeat by the database's clock; negative when the scheduler's clock runs ahead. */
+  readonly ageSeconds: number;
+  /** latest_heartbeat as ISO-8601 UTC, for humans. */
+  readonly latestHeartbeat: string;
+  /** Live rows of this hostname whose heartbeat is fresh (more than one = two processes on one host). */
+  readonly freshRows: number;
+}
+
+type DbObservation =
+  | {
+      readonly status: 'ok';
+      /** Newest live row per configured (or formerly configured) hostname; absent = no live row in the lookback window. */
+      readonly rows: Readonly<Record<string, SchedulerRow>>;
+      /** Rows with a fresh heartbeat whose hostname is not in the query's list. */
+      readonly foreign: readonly SchedulerRow[];
+    }
+  | { readonly status: 'unreachable'; readonly reason: string };
+
+/** SSM's view of a node. `absent` = not registered (or stopped/terminated); `unknown` = SSM could not be asked. */
+type Reachability = 'Online' | 'ConnectionLost' | 'Inactive' | 'absent' | 'unknown';
+
+interface Observation {
+  readonly db: DbObservation;
+  readonly reachability: Readonly<Record<string, Reachability>>;
+  /** Why reachability is `unknown`, when SSM could not be asked. */
+  readonly reachabilityError?: string;
+}
+
+interface NodeRef {
+  readonly id: string;
+  readonly hostname: string;
+}
+
+interface PendingStart {
+  readonly nodeId: string;
+  readonly epoch: number;
+  readonly issuedAt: number;
+}
+
+interface NodeFailures {
+  readonly count: number;
+  readonly firstFailureAt: number;
+  readonly lastFailureAt: number;
+  /** Set once count reaches banAfterFailures: lastFailureAt + failureResetSeconds. */
+  readonly bannedUntil?: number;
+  readonly lastReason?: string;
+}
+
+/** Every kind of history event; the record store validates stored items against this list. */
+const HISTORY_KINDS = [
+  'start',
+  'restart',
+  'failover',
+  'adopt',
+  'stop-duplicate',
+  'scale-up',
+  'stop-removed',
+  'start-expired',
+  'outcome',
+  'ban',
+  'pause',
+  'resume',
+  'manual-failover',
+  'suppressed',
+  'no-candidate',
+] as const;
+type HistoryKind = (typeof HISTORY_KINDS)[number];
+
+interface HistoryEvent {
+  readonly at: number;
+  readonly kind: HistoryKind;
+  readonly node?: string;
+  readonly epoch: number;
+  readonly reason: string;
+  readonly caller: string;
+}
+
+/** The coordination state kept in the cluster's DynamoDB item (SPEC §6), minus version and lease. */
+interface RecordState {
+  readonly epoch: number;
+  /** Node ids intended to run a scheduler (one in single mode). */
+  readonly active: readonly string[];
+  readonly pending: readonly PendingStart[];
+  readonly failures: Readonly<Record<string, NodeFailures>>;
+  readonly paused?: { readonly reason: string; readonly since: number; readonly by: string };
+  readonly history: readonly HistoryEvent[];
+  /** Times of automatic failovers in the last hour (suppression window). */
+  readonly failoverTimes: readonly number[];
+  /** Restarts in place spent on the current active node since it was last healthy. */
+  readonly restartAttempts: number;
+  /** Nodes as configured at the last write, so a node removed from config can still be stopped. */
+  readonly nodes: readonly NodeRef[];
+  /** Alarms raised by the last decision that changed state (no-candidate, suppressed), for the status view. */
+  readonly lastAlarm?: { readonly kind: string; readonly at: number; readonly reason: string };
+  /**
+   * A metadata DB outage seen by a tick. Schedulers cannot write heartbeats while the DB is down, so for
+   * staleAfterSeconds after it ends (`endedAt`) a stale heartbeat is not proof of a dead scheduler.
+   */
+  readonly dbOutage?: { readonly since: number; readonly endedAt?: number };
+}
+
+interface StoredRecord extends RecordState {
+  readonly clusterName: string;
+  /** 0 when the item does not exist yet. */
+  readonly version: number;
+  readonly leaseOwner?: string;
+  readonly leaseExpiresAt?: number;
+}
+
+type ActionPurpose =
+  | 'stop-duplicate'
+  | 'fence'
+  | 'restart-stop'
+  | 'restart-start'
+  | 'failover-start'
+  | 'initial-start'
+  | 'scale-up'
+  | 'stop-removed'
+  | 'clear-stale'
+  | 'cancel-pending';
+
+interface Action {
+  readonly kind: 'start' | 'stop';
+  readonly nodeId: string;
+  readonly hostname: string;
+  /** The fencing token sent to the node. */
+  readonly epoch: number;
+  readonly purpose: ActionPurpose;
+  readonly reason: string;
+  /** For a start: stops (by node id) that must succeed first, or the start is skipped. */
+  readonly requiresStopped?: readonly string[];
+  /**
+   * A required stop that could not reach its node (undeliverable, delivery timeout) still lets the start
+   * go ahead: used for fencing, where the old node's heartbeat is already stale. A stop that ran and
+   * failed, or was refused for a stale epoch, always blocks.
+   */
+  readonly proceedIfUnreachable?: boolean;
+}
+
+type Verdict =
+  | 'healthy'
+  | 'degraded'
+  | 'recovering'
+  | 'down'
+  | 'unknown'
+  | 'paused'
+  | 'suppressed'
+  | 'no-candidate'
+  | 'observe-only';
+
+type AlarmKind = 'no-candidate' | 'suppressed' | 'foreign-scheduler' | 'clock-skew' | 'duplicate-on-host';
+
+interface Plan {
+  readonly verdict: Verdict;
+  /** Ordered: stops before starts. */
+  readonly actions: readonly Action[];
+  /** Human sentences explaining the verdict, including when nothing is done. */
+  readonly reasons: readonly string[];
+  readonly alarms: readonly AlarmKind[];
+  /** The record state to commit before acting; undefined = nothing to write. */
+  readonly next?: RecordState;
+  /** Counters for metrics (SPEC §8). */
+  readonly counts: {
+    readonly healthy: number;
+    readonly failovers: number;
+    readonly restarts: number;
+    readonly duplicateStops: number;
+    readonly suppressed: number;
+    readonly noCandidate: number;
+  };
+}
+
+/** Result of one SSM command, as the fleet adapter classifies it. */
+type CommandOutcome =
+  | { readonly status: 'success'; readonly commandId: string; readonly output: string; readonly durationMs: number }
+  | { readonly status: 'failed'; readonly commandId?: string; readonly exitCode: number | null; readonly stderrTail: string; readonly durationMs: number }
+  | {
+      readonly status: 'timeout';
+      readonly commandId?: string;
+      /** `delivery`: the node never picked the command up; `execution`: it ran past the bound. */
+      readonly phase: 'delivery' | 'execution';
+      readonly detail: string;
+      readonly durationMs: number;
+    }
+  | { readonly status: 'undeliverable'; readonly commandId?: string; readonly detail: string; readonly durationMs: number }
+  | { readonly status: 'stale-epoch'; readonly commandId?: string; readonly nodeEpoch: number | null; readonly detail: string; readonly durationMs: number };
+
+const EMPTY_RECORD_STATE: RecordState = {
+  epoch: 0,
+  active: [],
+  pending: [],
+  failures: {},
+  history: [],
+  failoverTimes: [],
+  restartAttempts: 0,
+  nodes: [],
+};
+
+const HISTORY_LIMIT = 50;
+
+export { EMPTY_RECORD_STATE, HISTORY_KINDS, HISTORY_LIMIT };
+export type {
+  Action,
+  ActionPurpose,
+  AlarmKind,
+  CommandOutcome,
+  DbObservation,
+  HistoryEvent,
+  HistoryKind,
+  NodeFailures,
+  NodeRef,
+  Observation,
+  PendingStart,
+  Plan,
+  Reachability,
+  RecordState,
+  SchedulerRow,
+  StoredRecord,
+  Verdict,
+};

@@ -1,0 +1,104 @@
+import type { ClusterConfig } from './config.js';
+import { addFailure, label, pushHistory, WATCHDOG_CALLER } from './decide.js';
+import type { Action, CommandOutcome, HistoryEvent, RecordState } from './model.js';
+
+/**
+ * What the record learns from each SSM outcome (SPEC §4.3 "write each outcome back"). Pure, like decide().
+ */
+
+const describeOutcome = (o: CommandOutcome): string => {
+  switch (o.status) {
+    case 'success':
+      return `succeeded in ${o.durationMs} ms`;
+    case 'failed':
+      return `failed (exit ${o.exitCode ?? 'unknown'}): ${o.stderrTail.trim().split('\n').slice(-3).join(' | ') || 'no output'}`;
+    case 'timeout':
+      return `timed out in ${o.phase} after ${o.durationMs} ms: ${o.detail}`;
+    case 'undeliverable':
+      return `undeliverable: ${o.detail}`;
+    case 'stale-epoch':
+      return `refused by the node: it has seen epoch ${o.nodeEpoch ?? '?'}, newer than this command's (${o.detail})`;
+  }
+};
+
+const nodeOf = (a: Action) => ({ id: a.nodeId, hostname: a.hostname });
+
+/**
+ * A command SSM never accepted (throttled past retries, access denied, ambiguous 5xx): the node did nothing
+ * and is not to blame, so it does not count towards the node's ban.
+ */
+const neverSent = (o: CommandOutcome | undefined): boolean => o?.status === 'failed' && o.commandId === undefined;
+
+/** Did the node never see the command? Then nothing ran there. */
+const unreachable = (o: CommandOutcome): boolean => o.status === 'undeliverable' || (o.status === 'timeout' && o.phase === 'delivery');
+
+/** The first required stop that blocks this start, if any. */
+const blockingStop = (action: Action, done: ReadonlyMap<string, CommandOutcome>): { nodeId: string; outcome: CommandOutcome | undefined } | undefined => {
+  for (const nodeId of action.requiresStopped ?? []) {
+    const outcome = done.get(nodeId);
+    if (outcome?.status === 'success') continue;
+    if (outcome !== undefined && action.proceedIfUnreachable === true && unreachable(outcome) && nodeId !== action.nodeId) continue;
+    return { nodeId, outcome };
+  }
+  return undefined;
+};
+
+const withEvent = (state: RecordState, e: HistoryEvent): RecordState => ({ ...state, history: pushHistory(state.history, [e]) });
+
+const fail = (state: RecordState, nodeId: string, reason: string, config: ClusterConfig, now: number): RecordState => {
+  const r = addFailure(state.failures, nodeId, now, reason, config);
+  let next: RecordState = { ...state, failures: r.failures };
+  if (r.banned) {
+    next = withEvent(next, {
+      at: now,
+      kind: 'ban',
+      node: nodeId,
+      epoch: state.epoch,
+      reason: `banned until ${new Date(r.failures[nodeId]?.bannedUntil ?? now).toISOString()} after ${config.banAfterFailures} failures`,
+      caller: WATCHDOG_CALLER,
+    });
+  }
+  return next;
+};
+
+/** A node that refuses our epoch has seen a newer one (e.g. the record was recreated): adopt it so the next tick's commands pass. */
+const adoptEpoch = (state: RecordState, o: CommandOutcome): RecordState =>
+  o.status === 'stale-epoch' && o.nodeEpoch !== null && o.nodeEpoch > state.epoch ? { ...state, epoch: o.nodeEpoch } : state;
+
+const applyOutcome = (state: RecordState, action: Action, outcome: CommandOutcome, config: ClusterConfig, now: number): RecordState => {
+  const what = `${action.kind} on ${label(nodeOf(action))} (${action.purpose}) ${describeOutcome(outcome)}`;
+  let next = withEvent(adoptEpoch(state, outcome), { at: now, kind: 'outcome', node: action.nodeId, epoch: state.epoch, reason: what, caller: WATCHDOG_CALLER });
+  if (action.kind === 'start' && outcome.status !== 'success') {
+    next = { ...next, pending: next.pending.filter((p) => p.nodeId !== action.nodeId) };
+    if (outcome.status !== 'stale-epoch' && !neverSent(outcome)) next = fail(next, action.nodeId, what, config, now);
+  }
+  return next;
+};
+
+/** A start not attempted because a stop it depends on did not succeed. */
+const applySkippedStart = (
+  state: RecordState,
+  action: Action,
+  blocking: { nodeId: string; outcome: CommandOutcome | undefined },
+  config: ClusterConfig,
+  now: number,
+): RecordState => {
+  const because = blocking.outcome === undefined ? 'it was not attempted' : describeOutcome(blocking.outcome);
+  const reason = `start on ${label(nodeOf(action))} skipped: the stop on ${blocking.nodeId} did not succeed (${because})`;
+  let next: RecordState = withEvent({ ...state, pending: state.pending.filter((p) => p.nodeId !== action.nodeId) }, {
+    at: now,
+    kind: 'outcome',
+    node: action.nodeId,
+    epoch: state.epoch,
+    reason,
+    caller: WATCHDOG_CALLER,
+  });
+  if (blocking.outcome?.status !== 'stale-epoch' && !neverSent(blocking.outcome)) next = fail(next, blocking.nodeId, reason, config, now);
+  if (action.purpose === 'failover-start' && blocking.nodeId !== action.nodeId && state.active.includes(action.nodeId)) {
+    // Fencing failed: the old node stays the intended active, so no later tick starts elsewhere unfenced.
+    next = { ...next, active: [blocking.nodeId], restartAttempts: config.restartInPlaceAttempts };
+  }
+  return next;
+};
+
+export { applyOutcome, applySkippedStart, blockingStop, describeOutcome };

@@ -1,0 +1,800 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DynamoRecordStore } from '../functions/adapters/record-store.js';
+import { type ClusterConfigInput, parseSettings, type WatchdogSettingsInput } from '../functions/core/config.js';
+import { readNodeScript } from '../infra/lib/node-script.js';
+import { buildCommandDocuments, type NodeAction } from '../infra/lib/ssm-documents.js';
+import { type DynaliteHandle, startDynalite } from '../test/helpers/dynalite.js';
+import { buildSimScheduler, repoRoot } from './build.js';
+import {
+  type DbBackend,
+  type DbTarget,
+  openSql,
+  parseDbUrl,
+  prepareAirflowDatabase,
+  type SqlClient,
+  sampleLiveRows,
+  startPglite,
+  TcpProxy,
+  urlOf,
+  watchdogDbConfig,
+} from './db.js';
+import { type EndpointFaults, type SsmEndpoint, type SsmEvent, startSsmEndpoint } from './ssm-endpoint.js';
+import type { FaultKind, Timeline, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
+import { eventsOf, healthyHosts, newestPerHost } from './timeline.js';
+
+/**
+ * A local cluster (SPEC §9): the metadata DB (PGlite or a real server), dynalite as DynamoDB, the local
+ * SSM endpoint running the project's own SSM documents on N simulated nodes (each with a working
+ * directory, a PATH-shimmed `systemctl` (node/testing/fake-systemctl) and the scheduler simulator as
+ * the unit's process), and watchdogs: local runners (local/runner.ts) running the real Lambda handler
+ * as child processes. Everything is recorded on a timeline (local/timeline.ts); faults are injected
+ * through the methods below. `stop()` leaves no process behind; the simulated schedulers and runners
+ * also exit on their own when this process disappears (owner-pid checks, stdin closing).
+ */
+
+interface Timings {
+  /** scheduler_heartbeat_sec of the simulated schedulers. */
+  readonly heartbeatSec: number;
+  readonly staleAfterSeconds: number;
+  readonly checkIntervalSeconds: number;
+  readonly commandTimeoutSeconds: number;
+  readonly startupGraceSeconds: number;
+  readonly leaseSeconds: number;
+  /** systemd's TimeoutStopSec on the nodes (whole seconds): SIGTERM → SIGKILL. */
+  readonly stopTimeoutSeconds: number;
+  /** Simulated import time before a scheduler inserts its row. */
+  readonly simStartDelaySec: number;
+}
+
+const DEMO_TIMINGS: Timings = {
+  heartbeatSec: 1,
+  staleAfterSeconds: 5,
+  checkIntervalSeconds: 1,
+  commandTimeoutSeconds: 8,
+  startupGraceSeconds: 8,
+  leaseSeconds: 23,
+  stopTimeoutSeconds: 2,
+  simStartDelaySec: 0.2,
+};
+
+interface ClusterOptions {
+  /** mysql://… or postgres://… ; default: embedded PGlite. */
+  readonly db?: string;
+  /** Database name on a real server (each test file its own); overrides the URL's. */
+  readonly database?: string;
+  /**
+   * Drop and recreate that database even if this harness did not create it (tests that own their
+   * database names). Without it, a database holding other tables is refused, never dropped.
+   */
+  readonly resetDatabase?: boolean;
+  readonly nodes?: readonly TimelineNode[] | number;
+  readonly timings?: Partial<Timings>;
+  /** More cluster configuration (banAfterFailures, mode, …). */
+  readonly cluster?: Partial<ClusterConfigInput>;
+  /** Extra SIM_* environment of every node's scheduler (flavor, lag, orphans…). */
+  readonly sim?: Readonly<Record<string, string>>;
+  readonly clusterName?: string;
+  /** Sampling period of the ground-truth reader. */
+  readonly sampleMs?: number;
+  /** Keep the working directory after stop (for debugging). */
+  readonly keepDir?: boolean;
+  /** Called for every timeline event as it is recorded (the demo prints from here). */
+  readonly onEvent?: (e: TimelineEvent) => void;
+  /** Runner stderr and other diagnostics. */
+  readonly log?: (line: string) => void;
+}
+
+interface SimNodeHandle extends TimelineNode {
+  readonly dir: string;
+  env: Record<string, string>;
+  readonly proxy: TcpProxy;
+}
+
+interface WatchdogProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  invoke(payload: unknown, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+const UNIT = 'airflow-scheduler';
+const DOC_NAMES: Record<NodeAction, string> = {
+  start: 'Local-AirflowScheduler-Start',
+  stop: 'Local-AirflowScheduler-Stop',
+  status: 'Local-AirflowScheduler-Status',
+};
+const ACTION_OF_DOC: Record<string, NodeAction> = Object.fromEntries(Object.entries(DOC_NAMES).map(([a, d]) => [d, a as NodeAction]));
+
+const defaultNodes = (n: number): TimelineNode[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `i-${(i + 1).toString(16).padStart(17, '0')}`, hostname: `airflow-${String.fromCharCode(97 + i)}.local` }));
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const lastJsonLine = (s: string): Record<string, unknown> | undefined => {
+  const lines = s.split('\n').filter((l) => l.trim().startsWith('{'));
+  try {
+    return JSON.parse(lines[lines.length - 1] ?? '') as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+};
+
+/** The process exists and is not a zombie waiting to be reaped. */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true;
+  }
+};
+
+class LocalCluster {
+  readonly timeline: Timeline;
+  readonly nodes: SimNodeHandle[];
+  readonly settings: WatchdogSettingsInput;
+  readonly timings: Timings;
+  readonly dbLabel: string;
+  readonly watchdogs = new Map<string, WatchdogProcess>();
+  #simPids = new Set<number>();
+  #simOffsets = new Map<string, number>();
+  #sampler: NodeJS.Timeout | undefined;
+  #sampling = false;
+  #stopped = false;
+  #lastRecordVersion = -1;
+  #manualSeq = 0;
+  #hung = new Map<string, number>();
+
+  private constructor(
+    private readonly opts: ClusterOptions,
+    readonly root: string,
+    readonly backend: DbBackend | undefined,
+    readonly target: DbTarget,
+    private readonly sampler: SqlClient,
+    readonly watchdogProxy: TcpProxy,
+    readonly dynamo: DynaliteHandle,
+    readonly dynamoProxy: TcpProxy,
+    readonly ssm: SsmEndpoint,
+    nodes: SimNodeHandle[],
+    settings: WatchdogSettingsInput,
+    timings: Timings,
+    timelineConfig: TimelineConfig,
+  ) {
+    this.nodes = nodes;
+    this.settings = settings;
+    this.timings = timings;
+    this.timeline = { config: timelineConfig, startedAt: Date.now(), events: [] };
+    this.dbLabel = backend?.label ?? `${target.dialect === 'mysql' ? 'MySQL/MariaDB' : 'PostgreSQL'} at ${target.host}:${target.port}/${target.database}`;
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<LocalCluster> {
+    const timings: Timings = { ...DEMO_TIMINGS, ...opts.timings };
+    const nodesSpec = typeof opts.nodes === 'number' || opts.nodes === undefined ? defaultNodes(typeof opts.nodes === 'number' ? opts.nodes : 3) : opts.nodes;
+    const clusterName = opts.clusterName ?? 'local';
+    const root = mkdtempSync(join(tmpdir(), 'airflow-watchdog-local-'));
+    const cleanups: (() => Promise<void> | void)[] = [() => rmSync(root, { recursive: true, force: true })];
+    const undo = async (): Promise<void> => {
+      for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+    };
+    try {
+      const simPath = await buildSimScheduler();
+      let backend: DbBackend | undefined;
+      let target: DbTarget;
+      if (opts.db === undefined) {
+        backend = await startPglite();
+        cleanups.push(() => backend?.close());
+        target = backend.target;
+      } else {
+        const parsed = parseDbUrl(opts.db);
+        target = opts.database === undefined ? parsed : { ...parsed, database: opts.database };
+      }
+      await prepareAirflowDatabase(target, { embedded: backend !== undefined, reset: opts.resetDatabase === true });
+      const sampler = await openSql(target);
+      cleanups.push(() => sampler.close());
+      const watchdogProxy = new TcpProxy('watchdog', target);
+      await watchdogProxy.listen();
+      cleanups.push(() => watchdogProxy.close());
+      const dynamo = await startDynalite({ tableName: 'airflow-watchdog-local' });
+      cleanups.push(() => dynamo.close());
+      // The watchdogs reach dynalite through a proxy (a DynamoDB outage cuts it); the sampler goes direct.
+      const dynamoProxy = new TcpProxy('dynamodb', { host: '127.0.0.1', port: Number(new URL(dynamo.endpoint).port) });
+      await dynamoProxy.listen();
+      cleanups.push(() => dynamoProxy.close());
+
+      const cluster: ClusterConfigInput = {
+        clusterName,
+        nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
+        staleAfterSeconds: timings.staleAfterSeconds,
+        checkIntervalSeconds: timings.checkIntervalSeconds,
+        commandTimeoutSeconds: timings.commandTimeoutSeconds,
+        startupGraceSeconds: timings.startupGraceSeconds,
+        leaseSeconds: timings.leaseSeconds,
+        compressedTimings: true,
+        ...opts.cluster,
+      };
+      const settingsInput: WatchdogSettingsInput = {
+        cluster,
+        db: watchdogDbConfig(target, watchdogProxy.port),
+        aws: { tableName: dynamo.tableName, startDocument: DOC_NAMES.start, stopDocument: DOC_NAMES.stop, statusDocument: DOC_NAMES.status, unitName: UNIT },
+      };
+      const settings = parseSettings(settingsInput); // fails early, naming the field
+
+      const bin = join(root, 'bin');
+      mkdirSync(bin);
+      symlinkSync(join(repoRoot, 'node', 'testing', 'fake-systemctl'), join(bin, 'systemctl'));
+      const nodes: SimNodeHandle[] = [];
+      for (const n of nodesSpec) {
+        const dir = join(root, 'nodes', n.id);
+        mkdirSync(join(dir, 'state'), { recursive: true });
+        const proxy = new TcpProxy(n.id, target);
+        await proxy.listen();
+        cleanups.push(() => proxy.close());
+        const env: Record<string, string> = {
+          PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+          HOME: dir,
+          LANG: 'C.UTF-8',
+          FAKE_SYSTEMCTL_DIR: join(dir, 'systemd'),
+          FAKE_SYSTEMCTL_EXEC: `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(simPath)}`,
+          FAKE_SYSTEMCTL_STOP_TIMEOUT: String(Math.max(1, Math.round(timings.stopTimeoutSeconds))),
+          WATCHDOG_STATE_DIR: join(dir, 'state'),
+          WATCHDOG_STOP_TIMEOUT_SECONDS: String(Math.max(1, Math.round(timings.stopTimeoutSeconds)) + 2),
+          WATCHDOG_START_TIMEOUT_SECONDS: '10',
+          WATCHDOG_LOCK_TIMEOUT_SECONDS: String(Math.max(1, Math.floor(timings.commandTimeoutSeconds / 2))),
+          WATCHDOG_KILL_WAIT_SECONDS: '2',
+          WATCHDOG_HOSTNAME_OVERRIDE: n.hostname,
+          SIM_DB_URL: urlOf(target, proxy.port),
+          SIM_HOSTNAME: n.hostname,
+          SIM_HEARTBEAT_SEC: String(timings.heartbeatSec),
+          SIM_HEALTH_THRESHOLD_SEC: String(timings.staleAfterSeconds),
+          SIM_START_DELAY_SEC: String(timings.simStartDelaySec),
+          SIM_EVENTS_FILE: join(dir, 'sim-events.jsonl'),
+          SIM_OWNER_PID: String(process.pid),
+          ...opts.sim,
+        };
+        nodes.push({ ...n, dir, env, proxy });
+      }
+      const docs = buildCommandDocuments({ script: readNodeScript(), executionTimeoutSeconds: Math.max(1, Math.ceil(timings.commandTimeoutSeconds)) });
+      // Filled in right after construction; events only flow once commands are sent.
+      let self: LocalCluster | undefined;
+      const ssm = await startSsmEndpoint({
+        nodes: nodes.map((n) => ({ id: n.id, hostname: n.hostname, dir: n.dir, env: n.env })),
+        documents: { [DOC_NAMES.start]: docs.start, [DOC_NAMES.stop]: docs.stop, [DOC_NAMES.status]: docs.status },
+        onEvent: (e) => self?.onSsmEvent(e),
+      });
+      cleanups.push(() => ssm.close());
+      const tlConfig: TimelineConfig = {
+        mode: settings.cluster.mode,
+        desiredSchedulers: settings.cluster.desiredSchedulers,
+        staleAfterSeconds: settings.cluster.staleAfterSeconds,
+        checkIntervalSeconds: settings.cluster.checkIntervalSeconds,
+        commandTimeoutSeconds: settings.cluster.commandTimeoutSeconds,
+        startupGraceSeconds: settings.cluster.startupGraceSeconds,
+        nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
+      };
+      self = new LocalCluster(opts, root, backend, target, sampler, watchdogProxy, dynamo, dynamoProxy, ssm, nodes, settingsInput, timings, tlConfig);
+      self.#startSampler();
+      return self;
+    } catch (err) {
+      await undo();
+      throw err;
+    }
+  }
+
+  // ---- recording ----------------------------------------------------------------------------
+
+  record(e: TimelineEvent): void {
+    this.timeline.events.push(e);
+    this.opts.onEvent?.(e);
+  }
+
+  note(text: string): void {
+    this.record({ t: Date.now(), type: 'note', text });
+  }
+
+  private onSsmEvent(e: SsmEvent): void {
+    if (e.type !== 'command') return;
+    const epochText = e.parameters.Epoch;
+    const report = e.phase === 'finished' ? lastJsonLine(e.stdoutTail ?? '') : undefined;
+    this.record({
+      t: e.t,
+      type: 'command',
+      phase: e.phase,
+      commandId: e.commandId,
+      nodeId: e.nodeId,
+      document: e.document,
+      action: ACTION_OF_DOC[e.document] ?? e.document,
+      epoch: epochText === undefined ? null : Number(epochText),
+      status: e.status,
+      statusDetails: e.statusDetails,
+      ...(e.responseCode === undefined ? {} : { responseCode: e.responseCode }),
+      ...(typeof report?.result === 'string' ? { result: report.result } : {}),
+    });
+  }
+
+  #startSampler(): void {
+    const period = this.opts.sampleMs ?? 250;
+    const store = new DynamoRecordStore({ client: this.dynamo.client, tableName: this.dynamo.tableName });
+    const clusterName = String(this.settings.cluster.clusterName);
+    const tick = async (): Promise<void> => {
+      if (this.#sampling || this.#stopped) return;
+      this.#sampling = true;
+      try {
+        this.#readSimEvents();
+        const t = Date.now();
+        try {
+          const rows = await sampleLiveRows(this.sampler, this.target.dialect);
+          this.record({ t, type: 'sample', rows });
+        } catch (err) {
+          this.record({ t, type: 'sample', rows: [], error: (err as Error).message });
+        }
+        try {
+          const rec = await store.read(clusterName);
+          if (rec.version !== this.#lastRecordVersion) {
+            this.#lastRecordVersion = rec.version;
+            this.record({ t: Date.now(), type: 'record', version: rec.version, epoch: rec.epoch, active: rec.active, paused: rec.paused !== undefined });
+          }
+        } catch {
+          // dynalite is in this process; a failed read is only a missed sample
+        }
+      } finally {
+        this.#sampling = false;
+      }
+    };
+    this.#sampler = setInterval(() => void tick(), period);
+  }
+
+  #readSimEvents(): void {
+    for (const n of this.nodes) {
+      const file = n.env.SIM_EVENTS_FILE ?? join(n.dir, 'sim-events.jsonl');
+      if (!existsSync(file)) continue;
+      const size = statSync(file).size;
+      const from = this.#simOffsets.get(n.id) ?? 0;
+      if (size <= from) continue;
+      const fd = openSync(file, 'r');
+      const buf = Buffer.alloc(size - from);
+      readSync(fd, buf, 0, buf.length, from);
+      closeSync(fd);
+      const text = buf.toString('utf8');
+      const end = text.lastIndexOf('\n');
+      if (end < 0) continue;
+      this.#simOffsets.set(n.id, from + Buffer.byteLength(text.slice(0, end + 1)));
+      for (const line of text.slice(0, end).split('\n')) {
+        try {
+          const e = JSON.parse(line) as { t: number; pid: number; event: string; jobId?: number; childPid?: number };
+          this.#simPids.add(e.pid);
+          if (e.childPid !== undefined) this.#simPids.add(e.childPid);
+          if (e.event === 'beat') continue; // the samples carry the heartbeats
+          this.record({
+            t: e.t,
+            type: 'sim',
+            node: n.id,
+            pid: e.pid,
+            event: e.event,
+            ...(e.jobId === undefined ? {} : { jobId: e.jobId }),
+            ...(e.childPid === undefined ? {} : { childPid: e.childPid }),
+          });
+        } catch {
+          // partial line
+        }
+      }
+    }
+  }
+
+  // ---- watchdogs ----------------------------------------------------------------------------
+
+  /** Environment of a local runner: the function's configuration and the SDK's endpoint variables. */
+  runnerEnv(name: string, settings: WatchdogSettingsInput = this.settings): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_OPTIONS: process.env.NODE_OPTIONS,
+      WATCHDOG_CONFIG: JSON.stringify(settings),
+      AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${this.dynamoProxy.port}`,
+      AWS_ENDPOINT_URL_SSM: this.ssm.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      POWERTOOLS_SERVICE_NAME: 'airflow-scheduler-watchdog',
+      POWERTOOLS_METRICS_NAMESPACE: 'AirflowSchedulerWatchdog',
+      RUNNER_NAME: name,
+      RUNNER_OWNER_PID: String(process.pid),
+    };
+  }
+
+  /**
+   * Starts a watchdog: a local runner process with the real handler. `schedule: false` starts it idle
+   * (manual invocations only); `every` sends reconcile payloads instead of scheduled events.
+   */
+  startWatchdog(
+    name = `watchdog-${this.watchdogs.size + 1}`,
+    opts: { schedule?: boolean; every?: number; settings?: WatchdogSettingsInput } = {},
+  ): WatchdogProcess {
+    const args = ['--import', 'tsx', join(repoRoot, 'local', 'runner.ts')];
+    if (opts.schedule === false) args.push('--no-schedule');
+    if (opts.every !== undefined) args.push('--every', String(opts.every));
+    const child = spawn(process.execPath, args, { cwd: repoRoot, env: this.runnerEnv(name, opts.settings), stdio: ['pipe', 'pipe', 'pipe'] });
+    const waiting = new Map<string, (r: Record<string, unknown>) => void>();
+    let markReady: () => void = () => {};
+    let failReady: (e: Error) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => this.#onRunnerLine(name, line, waiting, markReady));
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (!line.includes('NodeVersionSupportWarning') && line.trim() !== '') this.opts.log?.(`[${name}] ${line}`);
+    });
+    child.on('exit', (code, signal) => {
+      failReady(new Error(`watchdog ${name} exited (${code ?? signal}) before it was ready`));
+      if (!this.#stopped) this.note(`watchdog ${name} exited (${code ?? signal})`);
+    });
+    const wd: WatchdogProcess = {
+      name,
+      child,
+      ready,
+      invoke: async (payload, timeoutMs = 60_000) => {
+        await ready;
+        const id = `m${++this.#manualSeq}`;
+        const answer = new Promise<Record<string, unknown>>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            waiting.delete(id);
+            reject(new Error(`watchdog ${name}: no answer to ${JSON.stringify(payload)} within ${timeoutMs} ms`));
+          }, timeoutMs);
+          waiting.set(id, (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          });
+        });
+        child.stdin!.write(`${JSON.stringify({ id, payload })}\n`);
+        return answer;
+      },
+      stop: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(3000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await Promise.race([exited, sleep(2000)]);
+      },
+    };
+    this.watchdogs.set(name, wd);
+    return wd;
+  }
+
+  #onRunnerLine(name: string, line: string, waiting: Map<string, (r: Record<string, unknown>) => void>, markReady: () => void): void {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      if (line.trim() !== '') this.opts.log?.(`[${name}] ${line}`);
+      return;
+    }
+    if (obj.runner === 'ready') {
+      markReady();
+      return;
+    }
+    if (obj.runner === 'response') {
+      const cb = waiting.get(String(obj.id));
+      waiting.delete(String(obj.id));
+      cb?.((obj.response ?? {}) as Record<string, unknown>);
+      return;
+    }
+    if (obj.message === 'tick') {
+      const t = typeof obj.timestamp === 'string' ? Date.parse(obj.timestamp) : Date.now();
+      this.record({
+        t,
+        type: 'tick',
+        watchdog: name,
+        verdict: String(obj.verdict),
+        disposition: String(obj.disposition),
+        epoch: Number(obj.epoch),
+        dbReachable: obj.dbReachable === true,
+        actions: (obj.actions ?? []) as Extract<TimelineEvent, { type: 'tick' }>['actions'],
+        reasons: (obj.reasons ?? []) as string[],
+        alarms: (obj.alarms ?? []) as string[],
+        ...(typeof obj.note === 'string' ? { note: obj.note } : {}),
+        ...(typeof obj.durationMs === 'number' ? { durationMs: obj.durationMs } : {}),
+      });
+      return;
+    }
+    if (obj.level === 'ERROR' || obj.level === 'WARN' || obj.runner === 'invocation-error') this.opts.log?.(`[${name}] ${line}`);
+  }
+
+  /** A manual invocation (like `aws lambda invoke`), recorded on the timeline. */
+  async invoke(payload: Record<string, unknown>, watchdog?: string): Promise<Record<string, unknown>> {
+    const wd = watchdog === undefined ? [...this.watchdogs.values()][0] : this.watchdogs.get(watchdog);
+    if (wd === undefined) throw new Error('no watchdog running');
+    const res = await wd.invoke(payload);
+    const err = res.error as { message?: string } | undefined;
+    this.record({
+      t: Date.now(),
+      type: 'manual',
+      payload,
+      ok: res.ok === true,
+      summary: res.ok === true ? `${String(payload.action)} accepted` : `refused: ${err?.message ?? 'unknown'}`,
+    });
+    return res;
+  }
+
+  // ---- faults -------------------------------------------------------------------------------
+
+  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean): void {
+    this.record({
+      t: Date.now(),
+      type: 'fault',
+      kind,
+      detail,
+      ...(node === undefined ? {} : { node }),
+      ...(expectRecovery === undefined ? {} : { expectRecovery }),
+    });
+  }
+
+  node(idOrHost: string): SimNodeHandle {
+    const n = this.nodes.find((x) => x.id === idOrHost || x.hostname === idOrHost);
+    if (n === undefined) throw new Error(`unknown node ${idOrHost}`);
+    return n;
+  }
+
+  /** The unit's main process on a node (the scheduler started by systemctl), if it lives. */
+  mainPid(nodeId: string): number | undefined {
+    const file = join(this.node(nodeId).env.FAKE_SYSTEMCTL_DIR ?? '', UNIT, 'main');
+    if (!existsSync(file)) return undefined;
+    const pid = Number(readFileSync(file, 'utf8').split(/\s+/)[0]);
+    return pid > 0 && alive(pid) ? pid : undefined;
+  }
+
+  /** SIGKILL of the scheduler's main process: its children stay (orphans), its row stays `running`. */
+  crash(nodeId: string, expectRecovery = true): void {
+    const pid = this.mainPid(nodeId);
+    if (pid === undefined) throw new Error(`crash: no scheduler runs on ${nodeId}`);
+    process.kill(pid, 'SIGKILL');
+    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+  }
+
+  /** SIGSTOP of the scheduler's main process: alive, but no heartbeat. */
+  hang(nodeId: string, expectRecovery = true): void {
+    const pid = this.mainPid(nodeId);
+    if (pid === undefined) throw new Error(`hang: no scheduler runs on ${nodeId}`);
+    process.kill(pid, 'SIGSTOP');
+    this.#hung.set(nodeId, pid);
+    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+  }
+
+  unhang(nodeId: string): void {
+    const pid = this.#hung.get(nodeId);
+    this.#hung.delete(nodeId);
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGCONT');
+    this.fault('unhang', `SIGCONT to pid ${pid ?? '?'} on ${this.node(nodeId).hostname}`, nodeId);
+  }
+
+  /** The host is gone: absent from SSM, every process on it killed, its DB connections cut. */
+  loseNode(nodeId: string, expectRecovery = true): void {
+    const n = this.node(nodeId);
+    this.ssm.setReachability(nodeId, 'lost');
+    n.proxy.setMode('refuse');
+    this.#systemctl(n, ['fake-kill-all']);
+    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery);
+  }
+
+  /** The host is back (rebooted): empty process table, same disk. */
+  restoreNode(nodeId: string): void {
+    const n = this.node(nodeId);
+    n.proxy.setMode('open');
+    this.ssm.setReachability(nodeId, 'online');
+    this.fault('node-back', `${n.hostname} is back in SSM`, nodeId);
+  }
+
+  /** SSM agent lost its connection (PingStatus ConnectionLost); the scheduler on it goes on. */
+  offline(nodeId: string): void {
+    this.ssm.setReachability(nodeId, 'offline');
+    this.fault('node-offline', `${this.node(nodeId).hostname}: SSM ConnectionLost`, nodeId);
+  }
+
+  online(nodeId: string): void {
+    this.ssm.setReachability(nodeId, 'online');
+    this.fault('node-online', `${this.node(nodeId).hostname}: SSM Online`, nodeId);
+  }
+
+  /** Network partition of one node: neither the DB nor SSM reach it; its scheduler keeps running. */
+  partition(nodeId: string, expectRecovery = true): void {
+    const n = this.node(nodeId);
+    n.proxy.setMode('refuse');
+    this.ssm.setReachability(nodeId, 'offline');
+    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery);
+  }
+
+  heal(nodeId: string): void {
+    const n = this.node(nodeId);
+    n.proxy.setMode('open');
+    this.ssm.setReachability(nodeId, 'online');
+    this.fault('heal', `${n.hostname} reconnected`, nodeId);
+  }
+
+  /** An operator runs `systemctl start airflow-scheduler` on a node by hand. */
+  startByHand(nodeId: string): void {
+    const n = this.node(nodeId);
+    const r = this.#systemctl(n, ['start', UNIT]);
+    this.fault('duplicate', `operator ran "systemctl start ${UNIT}" on ${n.hostname}${r.status === 0 ? '' : ` (exit ${r.status})`}`, nodeId);
+  }
+
+  /** The metadata DB is unreachable for everyone (watchdog and schedulers). */
+  dbOutage(): void {
+    this.watchdogProxy.setMode('refuse');
+    for (const n of this.nodes) n.proxy.setMode('refuse');
+    this.fault('db-outage', 'metadata DB unreachable for the watchdog and every scheduler');
+  }
+
+  dbBack(): void {
+    this.watchdogProxy.setMode('open');
+    for (const n of this.nodes) if (this.ssm.node(n.id).reachability !== 'lost') n.proxy.setMode('open');
+    this.fault('db-back', 'metadata DB reachable again');
+  }
+
+  /** DynamoDB is unreachable for the watchdogs (connections cut and refused); the harness's own reads go direct. */
+  dynamodbOutage(): void {
+    this.dynamoProxy.setMode('refuse');
+    this.fault('dynamodb-outage', 'DynamoDB unreachable for every watchdog');
+  }
+
+  dynamodbBack(): void {
+    this.dynamoProxy.setMode('open');
+    this.fault('dynamodb-back', 'DynamoDB reachable again');
+  }
+
+  ssmFaults(faults: EndpointFaults, detail: string): void {
+    this.ssm.faults = faults;
+    const kind =
+      faults.throttle !== undefined ? 'ssm-throttle' : faults.latencyMs !== undefined ? 'ssm-slow' : faults.serverError !== undefined ? 'ssm-errors' : 'ssm-ok';
+    this.fault(kind, detail);
+  }
+
+  /** Environment changes of a node's future scheduler starts (e.g. SIM_CRASH_AFTER_SEC for a flapping node). */
+  setNodeSim(nodeId: string, patch: Readonly<Record<string, string | undefined>>, detail?: string): void {
+    const n = this.node(nodeId);
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) delete n.env[k];
+      else n.env[k] = v;
+    }
+    this.ssm.node(nodeId).spec.env = n.env;
+    if (detail !== undefined) this.fault('flapping', detail, nodeId);
+  }
+
+  #systemctl(n: SimNodeHandle, args: string[]): { status: number | null; stderr: string } {
+    const r = spawnSync(join(this.root, 'bin', 'systemctl'), args, { cwd: n.dir, env: n.env, encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stderr: r.stderr ?? '' };
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  latestSample(): Extract<TimelineEvent, { type: 'sample' }> | undefined {
+    const samples = eventsOf(this.timeline, 'sample');
+    for (let i = samples.length - 1; i >= 0; i--) if (samples[i]?.error === undefined) return samples[i];
+    return undefined;
+  }
+
+  /** Node ids with a healthy scheduler in the latest sample. */
+  healthyNodes(): string[] {
+    const s = this.latestSample();
+    if (s === undefined) return [];
+    const hosts = new Set(healthyHosts(s, this.timeline.config));
+    return this.nodes.filter((n) => hosts.has(n.hostname)).map((n) => n.id);
+  }
+
+  /** Waits until `cond` holds (checked every 100 ms). */
+  async waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      if (cond()) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(100);
+    }
+  }
+
+  /** Waits until exactly one configured node has a healthy scheduler and the record names it active; returns its id. */
+  async waitForSteady(timeoutMs: number, opts: { holdMs?: number } = {}): Promise<string> {
+    const hold = opts.holdMs ?? 0;
+    let since: number | undefined;
+    let node: string | undefined;
+    await this.waitFor(
+      'exactly one healthy scheduler',
+      () => {
+        const h = this.healthyNodes();
+        const rec = eventsOf(this.timeline, 'record').at(-1);
+        const ok = h.length === 1 && rec !== undefined && rec.active.length === 1 && rec.active[0] === h[0];
+        if (!ok || h[0] !== node) {
+          since = ok ? Date.now() : undefined;
+          node = ok ? h[0] : undefined;
+        }
+        return ok && since !== undefined && Date.now() - since >= hold;
+      },
+      timeoutMs,
+    );
+    return node!;
+  }
+
+  isAlive(pid: number): boolean {
+    return alive(pid);
+  }
+
+  /** The highest job id the samples have shown so far. */
+  maxJobId(): number {
+    let max = 0;
+    for (const e of eventsOf(this.timeline, 'sample')) for (const r of e.rows) max = Math.max(max, r.jobId);
+    return max;
+  }
+
+  /**
+   * After a fault: waits until a scheduler row newer than any seen before the call is healthy on a
+   * configured node, then for one steady healthy scheduler (held `holdMs`); returns its node id.
+   */
+  async waitForReplacement(timeoutMs: number, opts: { holdMs?: number } = {}): Promise<string> {
+    const seen = this.maxJobId();
+    const hosts = new Set(this.nodes.map((n) => n.hostname));
+    const started = Date.now();
+    await this.waitFor(
+      `a new scheduler (job id > ${seen}) to be healthy`,
+      () => {
+        const s = this.latestSample();
+        if (s === undefined) return false;
+        return [...newestPerHost(s.rows).values()].some((r) => r.jobId > seen && hosts.has(r.hostname) && r.age <= this.timeline.config.staleAfterSeconds);
+      },
+      timeoutMs,
+    );
+    return this.waitForSteady(Math.max(1000, timeoutMs - (Date.now() - started)), opts);
+  }
+
+  /** Processes started by the simulation that are still alive. */
+  leftoverProcesses(): number[] {
+    this.#readSimEvents();
+    return [...this.#simPids].filter(alive);
+  }
+
+  // ---- teardown -----------------------------------------------------------------------------
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#sampler !== undefined) clearInterval(this.#sampler);
+    await Promise.all([...this.watchdogs.values()].map((w) => w.stop()));
+    for (const [, pid] of this.#hung) if (alive(pid)) process.kill(pid, 'SIGCONT');
+    await this.ssm.close();
+    for (const n of this.nodes) this.#systemctl(n, ['fake-kill-all']);
+    this.#readSimEvents();
+    for (const pid of this.#simPids) {
+      if (alive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+    for (let i = 0; i < 20 && this.leftoverProcesses().length > 0; i++) await sleep(50);
+    const steps: (() => Promise<void> | void)[] = [
+      () => this.sampler.close(),
+      () => this.watchdogProxy.close(),
+      () => this.dynamoProxy.close(),
+      ...this.nodes.map((n) => () => n.proxy.close()),
+      () => this.dynamo.close(),
+      () => this.backend?.close(),
+    ];
+    for (const step of steps) await Promise.resolve(step()).catch(() => {});
+    if (!this.opts.keepDir) rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export type { ClusterOptions, SimNodeHandle, Timings, WatchdogProcess };
+export { DEMO_TIMINGS, defaultNodes, LocalCluster, UNIT };

@@ -1,0 +1,234 @@
+import { type EventOf, eventsOf, healthyHosts, newestPerHost, type Timeline } from './timeline.js';
+
+/**
+ * SPEC §10's invariants, checked over a recorded timeline (local/timeline.ts). A pure function: no I/O,
+ * no clock; the same timeline always gives the same report, so an end-to-end test, the demo and a
+ * randomized soak test can all use it.
+ *
+ * Checked:
+ * - `single-duplicates` (single mode): never two healthy schedulers on configured nodes (by the DB
+ *   samples, SPEC §2's definition) for longer than one tick plus a stop:
+ *   `checkIntervalSeconds + stopSeconds + slackSeconds`.
+ * - `no-action-db-down`: no tick that saw the DB unreachable planned or ran an action, and no SSM
+ *   command was sent inside an injected DB outage (after a grace for a tick already under way when it
+ *   began).
+ * - `epoch-monotonic`: the record's epoch never decreases; on each node, the epochs of the start/stop
+ *   commands it accepted never decrease (the fencing property).
+ * - `recovery`: after each fault marked `expectRecovery` (a healthy candidate exists), a new scheduler
+ *   row (a job id not seen before the fault) is healthy on a configured node within
+ *   `staleAfterSeconds + checkIntervalSeconds + startSeconds (+ skewSeconds + slackSeconds)`, and
+ *   before the next such fault. The measured times are returned too.
+ */
+
+interface InvariantOptions {
+  /** SPEC's "start time": stop of the old process (if any) + start command + process start + first row. */
+  readonly startSeconds: number;
+  /** How long a stop may take, SIGKILL escalation included (default: commandTimeoutSeconds). */
+  readonly stopSeconds?: number;
+  /** Sampling granularity and tick duration (default 1.5 s). */
+  readonly slackSeconds?: number;
+  /** How far ahead of the DB's clock any scheduler's clock runs: a dead row of that host looks fresh that much longer. */
+  readonly skewSeconds?: number;
+  /** A tick already under way when a DB outage begins may still act: grace after the outage starts (default checkInterval + 2 s). */
+  readonly outageGraceSeconds?: number;
+  /** Windows in which duplicates are expected and not the watchdog's to prevent (e.g. a node it cannot reach). */
+  readonly allowDuplicates?: readonly { readonly from: number; readonly to: number }[];
+}
+
+interface Violation {
+  readonly invariant: 'single-duplicates' | 'no-action-db-down' | 'epoch-monotonic' | 'recovery';
+  readonly at: number;
+  readonly message: string;
+}
+
+interface RecoveryMeasure {
+  readonly fault: EventOf<'fault'>;
+  /** Time of the first sample showing the replacement healthy. */
+  readonly recoveredAt?: number;
+  readonly seconds?: number;
+  readonly boundSeconds: number;
+  readonly hostname?: string;
+  readonly jobId?: number;
+}
+
+interface DuplicateWindow {
+  readonly from: number;
+  readonly to: number;
+  readonly hosts: readonly string[];
+}
+
+interface InvariantReport {
+  readonly ok: boolean;
+  readonly violations: readonly Violation[];
+  readonly recoveries: readonly RecoveryMeasure[];
+  readonly duplicateWindows: readonly DuplicateWindow[];
+}
+
+const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+const duplicateWindows = (tl: Timeline): DuplicateWindow[] => {
+  const windows: DuplicateWindow[] = [];
+  let open: { from: number; hosts: Set<string> } | undefined;
+  for (const e of eventsOf(tl, 'sample')) {
+    if (e.error !== undefined) continue;
+    const healthy = healthyHosts(e, tl.config);
+    if (healthy.length >= 2) {
+      if (open === undefined) open = { from: e.t, hosts: new Set() };
+      for (const h of healthy) open.hosts.add(h);
+    } else if (open !== undefined) {
+      windows.push({ from: open.from, to: e.t, hosts: [...open.hosts] });
+      open = undefined;
+    }
+  }
+  const last = tl.events[tl.events.length - 1];
+  if (open !== undefined) windows.push({ from: open.from, to: last?.t ?? open.from, hosts: [...open.hosts] });
+  return windows;
+};
+
+const checkDuplicates = (tl: Timeline, o: InvariantOptions, out: Violation[]): DuplicateWindow[] => {
+  const windows = duplicateWindows(tl);
+  if (tl.config.mode !== 'single') return windows;
+  const limitMs = (tl.config.checkIntervalSeconds + (o.stopSeconds ?? tl.config.commandTimeoutSeconds) + (o.slackSeconds ?? 1.5)) * 1000;
+  for (const w of windows) {
+    const allowed = (o.allowDuplicates ?? []).some((a) => w.from < a.to && w.to > a.from);
+    if (allowed) continue;
+    if (w.to - w.from > limitMs) {
+      out.push({
+        invariant: 'single-duplicates',
+        at: w.from,
+        message: `${w.hosts.length} healthy schedulers (${w.hosts.join(', ')}) for ${s(w.to - w.from)}, more than one tick plus a stop (${s(limitMs)})`,
+      });
+    }
+  }
+  return windows;
+};
+
+const outageWindows = (tl: Timeline): { from: number; to: number }[] => {
+  const windows: { from: number; to: number }[] = [];
+  let from: number | undefined;
+  for (const f of eventsOf(tl, 'fault')) {
+    if (f.kind === 'db-outage' && from === undefined) from = f.t;
+    if (f.kind === 'db-back' && from !== undefined) {
+      windows.push({ from, to: f.t });
+      from = undefined;
+    }
+  }
+  if (from !== undefined) windows.push({ from, to: tl.events[tl.events.length - 1]?.t ?? from });
+  return windows;
+};
+
+const checkDbDown = (tl: Timeline, o: InvariantOptions, out: Violation[]): void => {
+  for (const tick of eventsOf(tl, 'tick')) {
+    if (!tick.dbReachable && tick.actions.length > 0) {
+      out.push({
+        invariant: 'no-action-db-down',
+        at: tick.t,
+        message: `watchdog ${tick.watchdog} saw the DB unreachable yet planned ${tick.actions.map((a) => `${a.kind} on ${a.nodeId}`).join(', ')}`,
+      });
+    }
+  }
+  const graceMs = (o.outageGraceSeconds ?? tl.config.checkIntervalSeconds + 2) * 1000;
+  for (const w of outageWindows(tl)) {
+    for (const c of eventsOf(tl, 'command')) {
+      if (c.phase === 'sent' && c.t > w.from + graceMs && c.t <= w.to) {
+        out.push({ invariant: 'no-action-db-down', at: c.t, message: `${c.action} sent to ${c.nodeId} ${s(c.t - w.from)} into a DB outage` });
+      }
+    }
+  }
+};
+
+const checkEpochs = (tl: Timeline, out: Violation[]): void => {
+  let last: EventOf<'record'> | undefined;
+  for (const r of eventsOf(tl, 'record')) {
+    if (last !== undefined && r.epoch < last.epoch) {
+      out.push({
+        invariant: 'epoch-monotonic',
+        at: r.t,
+        message: `record epoch went from ${last.epoch} (version ${last.version}) to ${r.epoch} (version ${r.version})`,
+      });
+    }
+    last = r;
+  }
+  const perNode = new Map<string, EventOf<'command'>>();
+  for (const c of eventsOf(tl, 'command')) {
+    if (c.phase !== 'finished' || c.responseCode !== 0 || c.epoch === null || (c.action !== 'start' && c.action !== 'stop')) continue;
+    const prev = perNode.get(c.nodeId);
+    if (prev?.epoch != null && c.epoch < prev.epoch) {
+      out.push({
+        invariant: 'epoch-monotonic',
+        at: c.t,
+        message: `${c.nodeId} accepted ${c.action} with epoch ${c.epoch} after ${prev.action} with epoch ${prev.epoch}`,
+      });
+    }
+    perNode.set(c.nodeId, c);
+  }
+};
+
+const measureRecoveries = (tl: Timeline, o: InvariantOptions, out: Violation[]): RecoveryMeasure[] => {
+  const samples = eventsOf(tl, 'sample').filter((e) => e.error === undefined);
+  const faults = eventsOf(tl, 'fault').filter((f) => f.expectRecovery === true);
+  const boundSeconds = tl.config.staleAfterSeconds + tl.config.checkIntervalSeconds + o.startSeconds + (o.skewSeconds ?? 0) + (o.slackSeconds ?? 1.5);
+  const hostnames = new Set(tl.config.nodes.map((n) => n.hostname));
+  return faults.map((fault, i) => {
+    const until = faults[i + 1]?.t ?? Number.POSITIVE_INFINITY;
+    let seen = 0;
+    for (const e of samples) {
+      if (e.t > fault.t) break;
+      for (const r of e.rows) seen = Math.max(seen, r.jobId);
+    }
+    for (const e of samples) {
+      if (e.t < fault.t || e.t >= until) continue;
+      for (const r of newestPerHost(e.rows).values()) {
+        if (r.jobId > seen && hostnames.has(r.hostname) && r.age <= tl.config.staleAfterSeconds) {
+          const seconds = (e.t - fault.t) / 1000;
+          if (seconds > boundSeconds) {
+            out.push({
+              invariant: 'recovery',
+              at: e.t,
+              message: `after ${fault.kind}${fault.node === undefined ? '' : ` on ${fault.node}`}: healthy again after ${seconds.toFixed(1)} s, bound ${boundSeconds.toFixed(1)} s`,
+            });
+          }
+          return { fault, recoveredAt: e.t, seconds, boundSeconds, hostname: r.hostname, jobId: r.jobId };
+        }
+      }
+    }
+    out.push({
+      invariant: 'recovery',
+      at: fault.t,
+      message: `after ${fault.kind}${fault.node === undefined ? '' : ` on ${fault.node}`}: no new healthy scheduler ${Number.isFinite(until) ? 'before the next fault' : 'by the end of the run'}`,
+    });
+    return { fault, boundSeconds };
+  });
+};
+
+/** Checks every invariant; `ok` is true when there is no violation. */
+const checkInvariants = (tl: Timeline, options: InvariantOptions): InvariantReport => {
+  const violations: Violation[] = [];
+  const windows = checkDuplicates(tl, options, violations);
+  checkDbDown(tl, options, violations);
+  checkEpochs(tl, violations);
+  const recoveries = measureRecoveries(tl, options, violations);
+  violations.sort((a, b) => a.at - b.at);
+  return { ok: violations.length === 0, violations, recoveries, duplicateWindows: windows };
+};
+
+/** The report as lines for a test failure message or the demo. */
+const formatReport = (tl: Timeline, r: InvariantReport): string[] => [
+  ...r.violations.map((v) => `VIOLATION ${v.invariant} at +${((v.at - tl.startedAt) / 1000).toFixed(1)} s: ${v.message}`),
+  ...r.recoveries.map(
+    (m) =>
+      `recovery after ${m.fault.kind}${m.fault.node === undefined ? '' : ` on ${m.fault.node}`} at +${((m.fault.t - tl.startedAt) / 1000).toFixed(1)} s: ${
+        m.seconds === undefined ? 'none' : `${m.seconds.toFixed(1)} s (bound ${m.boundSeconds.toFixed(1)} s) on ${m.hostname}, job ${m.jobId}`
+      }`,
+  ),
+];
+
+/** A slice of a timeline (for checking one scenario of a longer run). */
+const sliceTimeline = (tl: Timeline, from: number, to: number): Timeline => ({
+  config: tl.config,
+  startedAt: tl.startedAt,
+  events: tl.events.filter((e) => e.t >= from && e.t <= to),
+});
+
+export type { DuplicateWindow, InvariantOptions, InvariantReport, RecoveryMeasure, Violation };
+export { checkInvariants, duplicateWindows, formatReport, outageWindows, sliceTimeline };

@@ -1,0 +1,355 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type ClusterConfig, parseClusterConfig } from '../../functions/core/config.js';
+import { decide, planManualFailover, planPause, planResume } from '../../functions/core/decide.js';
+import { errorMessage, RefusedError } from '../../functions/core/errors.js';
+import type { Action, CommandOutcome, Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
+import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
+import { applyOutcome, applySkippedStart, blockingStop, describeOutcome } from '../../functions/core/outcomes.js';
+import { recordLines, renderDecision } from '../../functions/core/render.js';
+
+/**
+ * Loads the Pacemaker-style scenario files of test/scenarios (see its README): one JSON input per
+ * scenario, times inside `record` written as seconds relative to `now`, plus an `expect` block that is
+ * checked by machine, while the rendered golden (`<slug>.plan.txt`) is reviewed by a human.
+ */
+
+const SCENARIO_DIR = join(import.meta.dirname, '..', 'scenarios');
+
+const rel = z.number().finite();
+
+const rowInput = z
+  .object({
+    jobId: z.number().int(),
+    state: z.string().nullable().default('running'),
+    ageSeconds: z.number().finite(),
+    /** Fresh live rows of the hostname; default 1 when this row is fresh, else 0 (as the DB adapter counts). */
+    freshRows: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const foreignInput = rowInput.extend({ hostname: z.string().min(1) }).strict();
+
+const reachability = z.enum(['Online', 'ConnectionLost', 'Inactive', 'absent', 'unknown']);
+
+const observationInput = z
+  .object({
+    db: z.discriminatedUnion('status', [
+      z.object({ status: z.literal('ok'), rows: z.record(z.string(), rowInput).default({}), foreign: z.array(foreignInput).default([]) }).strict(),
+      z.object({ status: z.literal('unreachable'), reason: z.string().min(1) }).strict(),
+    ]),
+    reachability: z.record(z.string(), reachability).default({}),
+    reachabilityError: z.string().optional(),
+  })
+  .strict();
+
+const nodeRef = z.object({ id: z.string(), hostname: z.string() }).strict();
+
+const recordInput = z
+  .object({
+    epoch: z.number().int().min(0).default(0),
+    active: z.array(z.string()).default([]),
+    pending: z.array(z.object({ nodeId: z.string(), epoch: z.number().int(), issuedAt: rel }).strict()).default([]),
+    failures: z
+      .record(
+        z.string(),
+        z
+          .object({
+            count: z.number().int().min(1),
+            firstFailureAt: rel.optional(),
+            lastFailureAt: rel,
+            bannedUntil: rel.optional(),
+            lastReason: z.string().optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+    paused: z.object({ reason: z.string(), since: rel, by: z.string() }).strict().optional(),
+    history: z
+      .array(
+        z
+          .object({
+            at: rel,
+            kind: z.string(),
+            node: z.string().optional(),
+            epoch: z.number().int(),
+            reason: z.string(),
+            caller: z.string(),
+          })
+          .strict(),
+      )
+      .default([]),
+    failoverTimes: z.array(rel).default([]),
+    restartAttempts: z.number().int().min(0).default(0),
+    /** Defaults to the configured nodes (the record as the previous tick wrote it). */
+    nodes: z.array(nodeRef).optional(),
+    lastAlarm: z.object({ kind: z.string(), at: rel, reason: z.string() }).strict().optional(),
+    dbOutage: z.object({ since: rel, endedAt: rel.optional() }).strict().optional(),
+  })
+  .strict();
+
+const manualInput = z.discriminatedUnion('action', [
+  z
+    .object({
+      action: z.literal('failover'),
+      to: z.string().optional(),
+      reason: z.string(),
+      force: z.boolean().default(false),
+      caller: z.string().default('arn:aws:iam::123456789012:user/oncall'),
+    })
+    .strict(),
+  z.object({ action: z.literal('pause'), reason: z.string(), caller: z.string().default('arn:aws:iam::123456789012:user/oncall') }).strict(),
+  z.object({ action: z.literal('resume'), caller: z.string().default('arn:aws:iam::123456789012:user/oncall') }).strict(),
+]);
+
+const outcomeInput = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('success') }).strict(),
+  z.object({ status: z.literal('failed'), exitCode: z.number().int().nullable(), stderrTail: z.string() }).strict(),
+  z.object({ status: z.literal('timeout'), phase: z.enum(['delivery', 'execution']), detail: z.string() }).strict(),
+  z.object({ status: z.literal('undeliverable'), detail: z.string() }).strict(),
+  z.object({ status: z.literal('stale-epoch'), nodeEpoch: z.number().int().nullable(), detail: z.string() }).strict(),
+]);
+
+const expectInput = z
+  .object({
+    verdict: z.string().optional(),
+    /** Each action as "<kind> <nodeId> <purpose>", in plan order. */
+    actions: z.array(z.string()).optional(),
+    /** Whether the plan writes the record (plan.next defined). */
+    write: z.boolean().optional(),
+    epoch: z.number().int().optional(),
+    active: z.array(z.string()).optional(),
+    alarms: z.array(z.string()).optional(),
+    /** A manual action that must be refused; the text must appear in the message. */
+    refused: z.string().optional(),
+    /** After the simulated outcomes. */
+    after: z
+      .object({
+        epoch: z.number().int().optional(),
+        active: z.array(z.string()).optional(),
+        pending: z.array(z.string()).optional(),
+        failures: z.record(z.string(), z.number().int()).optional(),
+        skipped: z.array(z.string()).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const scenarioFile = z
+  .object({
+    description: z.string().min(20),
+    config: z.unknown(),
+    observation: observationInput,
+    record: recordInput.optional(),
+    now: z.number().int().positive(),
+    manual: manualInput.optional(),
+    /** Simulated SSM outcome per plan action, in order; null where the engine skips a start. */
+    outcomes: z.array(outcomeInput.nullable()).optional(),
+    expect: expectInput,
+  })
+  .strict();
+
+type ScenarioFile = z.output<typeof scenarioFile>;
+
+interface Scenario {
+  readonly slug: string;
+  readonly file: ScenarioFile;
+  readonly config: ClusterConfig;
+  readonly observation: Observation;
+  readonly record: RecordState;
+  readonly now: number;
+}
+
+const at = (now: number, seconds: number): number => now + seconds * 1000;
+
+const toObservation = (o: z.output<typeof observationInput>, now: number, config: ClusterConfig): Observation => {
+  const row = (hostname: string, r: z.output<typeof rowInput>): SchedulerRow => ({
+    jobId: r.jobId,
+    hostname,
+    state: r.state,
+    ageSeconds: r.ageSeconds,
+    latestHeartbeat: new Date(at(now, -r.ageSeconds)).toISOString(),
+    freshRows: r.freshRows ?? (r.ageSeconds <= config.staleAfterSeconds ? 1 : 0),
+  });
+  return {
+    db:
+      o.db.status === 'unreachable'
+        ? o.db
+        : {
+            status: 'ok',
+            rows: Object.fromEntries(Object.entries(o.db.rows).map(([h, r]) => [h, row(h, r)])),
+            foreign: o.db.foreign.map(({ hostname, ...r }) => row(hostname, r)),
+          },
+    reachability: o.reachability,
+    ...(o.reachabilityError === undefined ? {} : { reachabilityError: o.reachabilityError }),
+  };
+};
+
+const toRecord = (r: z.output<typeof recordInput> | undefined, now: number, config: ClusterConfig): RecordState => {
+  if (r === undefined) return EMPTY_RECORD_STATE;
+  return {
+    epoch: r.epoch,
+    active: r.active,
+    pending: r.pending.map((p) => ({ ...p, issuedAt: at(now, p.issuedAt) })),
+    failures: Object.fromEntries(
+      Object.entries(r.failures).map(([id, f]) => [
+        id,
+        {
+          count: f.count,
+          firstFailureAt: at(now, f.firstFailureAt ?? f.lastFailureAt),
+          lastFailureAt: at(now, f.lastFailureAt),
+          ...(f.bannedUntil === undefined ? {} : { bannedUntil: at(now, f.bannedUntil) }),
+          ...(f.lastReason === undefined ? {} : { lastReason: f.lastReason }),
+        },
+      ]),
+    ),
+    ...(r.paused === undefined ? {} : { paused: { ...r.paused, since: at(now, r.paused.since) } }),
+    history: r.history.map((e) => ({ ...e, at: at(now, e.at), kind: e.kind as RecordState['history'][number]['kind'] })),
+    failoverTimes: r.failoverTimes.map((t) => at(now, t)),
+    restartAttempts: r.restartAttempts,
+    nodes: r.nodes ?? config.nodes.map(({ id, hostname }) => ({ id, hostname })),
+    ...(r.lastAlarm === undefined ? {} : { lastAlarm: { ...r.lastAlarm, at: at(now, r.lastAlarm.at) } }),
+    ...(r.dbOutage === undefined
+      ? {}
+      : { dbOutage: { since: at(now, r.dbOutage.since), ...(r.dbOutage.endedAt === undefined ? {} : { endedAt: at(now, r.dbOutage.endedAt) }) } }),
+  };
+};
+
+const scenarioSlugs = (): string[] =>
+  readdirSync(SCENARIO_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+
+const loadScenario = (slug: string): Scenario => {
+  const raw: unknown = JSON.parse(readFileSync(join(SCENARIO_DIR, `${slug}.json`), 'utf8'));
+  const parsed = scenarioFile.safeParse(raw);
+  if (!parsed.success) throw new Error(`scenario ${slug}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const file = parsed.data;
+  const config = parseClusterConfig(file.config);
+  return {
+    slug,
+    file,
+    config,
+    observation: toObservation(file.observation, file.now, config),
+    record: toRecord(file.record, file.now, config),
+    now: file.now,
+  };
+};
+
+const emptyCounts = { healthy: 0, failovers: 0, restarts: 0, duplicateStops: 0, suppressed: 0, noCandidate: 0 };
+
+/** Runs the scenario: a tick's decide(), or the manual planner it names. `refused` carries a RefusedError's message. */
+const planScenario = (s: Scenario): { plan: Plan } | { refused: string } => {
+  const m = s.file.manual;
+  try {
+    if (m === undefined) return { plan: decide(s.observation, s.record, s.config, s.now) };
+    if (m.action === 'failover') {
+      return {
+        plan: planManualFailover(
+          s.observation,
+          s.record,
+          s.config,
+          { ...(m.to === undefined ? {} : { to: m.to }), reason: m.reason, force: m.force, caller: m.caller },
+          s.now,
+        ),
+      };
+    }
+    // As the engine wraps pause/resume (functions/core/engine.ts runManual).
+    const next = m.action === 'pause' ? planPause(s.record, m.reason, m.caller, s.now) : planResume(s.record, m.caller, s.now);
+    return {
+      plan: {
+        verdict: m.action === 'pause' ? 'paused' : 'healthy',
+        actions: [],
+        reasons: [`${m.action} by ${m.caller}`],
+        alarms: [],
+        next,
+        counts: emptyCounts,
+      },
+    };
+  } catch (err) {
+    if (err instanceof RefusedError) return { refused: errorMessage(err) };
+    throw err;
+  }
+};
+
+const fullOutcome = (o: z.output<typeof outcomeInput>, i: number): CommandOutcome => {
+  const base = { commandId: `cmd-${i + 1}`, durationMs: 1500 };
+  switch (o.status) {
+    case 'success':
+      return { ...base, status: 'success', output: 'ok' };
+    case 'failed':
+      return { ...base, ...o };
+    case 'timeout':
+      return { ...base, ...o, durationMs: 60_000 };
+    case 'undeliverable':
+      return { ...base, ...o };
+    case 'stale-epoch':
+      return { ...base, ...o };
+  }
+};
+
+interface Execution {
+  readonly state: RecordState;
+  readonly lines: string[];
+  readonly skipped: string[];
+}
+
+/**
+ * Replays the engine's act loop (functions/core/engine.ts commitAndAct) over simulated outcomes: stops
+ * are recorded, a start whose required stop did not succeed is skipped, and each outcome is written back.
+ */
+const execute = (s: Scenario, plan: Plan, outcomes: readonly (z.output<typeof outcomeInput> | null)[]): Execution => {
+  if (outcomes.length !== plan.actions.length) {
+    throw new Error(`scenario ${s.slug}: ${outcomes.length} outcome(s) for ${plan.actions.length} action(s)`);
+  }
+  let state = plan.next ?? s.record;
+  const before = state.history.length;
+  const stops = new Map<string, CommandOutcome>();
+  const lines: string[] = [];
+  const skipped: string[] = [];
+  plan.actions.forEach((action: Action, i) => {
+    const head = `${i + 1}. ${action.kind.padEnd(5)} ${action.nodeId} <${action.purpose}>`;
+    const blocking = action.kind === 'start' ? blockingStop(action, stops) : undefined;
+    const given = outcomes[i];
+    if (blocking !== undefined) {
+      if (given !== null && given !== undefined) throw new Error(`scenario ${s.slug}: action ${i + 1} is skipped by the engine; its outcome must be null`);
+      state = applySkippedStart(state, action, blocking, s.config, s.now);
+      lines.push(`${head}: SKIPPED (stop on ${blocking.nodeId} did not succeed)`);
+      skipped.push(`${action.kind} ${action.nodeId}`);
+      return;
+    }
+    if (given === null || given === undefined) throw new Error(`scenario ${s.slug}: action ${i + 1} runs; give its outcome`);
+    const outcome = fullOutcome(given, i);
+    if (action.kind === 'stop') stops.set(action.nodeId, outcome);
+    state = applyOutcome(state, action, outcome, s.config, s.now);
+    lines.push(`${head}: ${describeOutcome(outcome)}`);
+  });
+  const out = ['Execution (simulated outcomes, in order):', ...lines.map((l) => `  ${l}`), '', 'Record after outcomes:'];
+  out.push(...recordLines(state, s.now).map((l) => `  ${l}`));
+  const added = state.history.length >= before ? state.history.slice(before) : state.history;
+  for (const e of added) out.push(`  + history: ${e.kind}${e.node === undefined ? '' : ` ${e.node}`} epoch ${e.epoch} by ${e.caller}: ${e.reason}`);
+  return { state, lines: out, skipped };
+};
+
+/** The golden text: the decision as renderDecision prints it, plus the simulated execution when given. */
+const renderScenario = (s: Scenario): { text: string; plan?: Plan; refused?: string; after?: Execution } => {
+  const header = `Scenario ${s.slug}: ${s.file.description}\n\n`;
+  const result = planScenario(s);
+  if ('refused' in result) {
+    return { text: `${header}Manual ${s.file.manual?.action ?? '?'} refused: ${result.refused}\n`, refused: result.refused };
+  }
+  const { plan } = result;
+  let text = header + renderDecision(s.observation, s.record, s.config, plan, s.now);
+  let after: Execution | undefined;
+  if (s.file.outcomes !== undefined) {
+    after = execute(s, plan, s.file.outcomes);
+    text += `\n${after.lines.join('\n')}\n`;
+  }
+  return { text, plan, ...(after === undefined ? {} : { after }) };
+};
+
+export { loadScenario, renderScenario, SCENARIO_DIR, scenarioSlugs };
+export type { Scenario };

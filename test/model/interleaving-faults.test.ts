@@ -1,0 +1,132 @@
+import { afterAll, describe, it } from 'vitest';
+import { A, B, BASE, C, config, explore, NO_FAULTS, printTotals } from './specs.js';
+
+/**
+ * Interleaving check of the record protocol under outside faults (issue "Prove it under faults", part 2):
+ * a node cut off from SSM, failing starts, a metadata DB outage around a manual failover, command answers
+ * lost after the node acted, skewed watchdog clocks, and multi mode. See interleaving.test.ts for how
+ * crashes are covered and protocol-model.ts for the model. `npx vitest run test/model` prints the figures.
+ */
+
+const TIMEOUT = 180_000;
+
+describe('interleaving model: outside faults', () => {
+  afterAll(() => printTotals('interleaving model: outside faults'));
+
+  it(
+    'a node cut off from SSM (no fencing possible) plus a scheduler crash or freeze, three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'SSM partition',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, partition: 1 },
+        },
+        { minStates: 10_000, mustReach: ['start timeout', 'stop timeout', 'states with 2+ scheduler processes', 'tick lease-lost'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a node whose start always fails (banned after one failure), three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'failing start',
+          config: config([A, B, C], { banAfterFailures: 1 }),
+          initial: 'steady',
+          failStart: [B.id],
+          watchdogs: 2,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['start failed', 'tick acted'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a metadata DB outage around a manual failover (refused unless forced), two minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'DB outage + manual failover',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 1,
+          manual: {},
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1, dbOutage: 1 },
+        },
+        { minStates: 10_000, mustReach: ['verdict unknown', 'manual refused', 'manual done'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a command that runs on the node but whose answer is lost, three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'lost answers',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, lostReply: 1 },
+        },
+        { minStates: 3_000, mustReach: ['start answer lost', 'stop answer lost'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a watchdog whose clock runs a minute ahead (judges leases and grace early), three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'clock skew +60 s',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 2,
+          skewSeconds: { W2: 60 },
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['tick lease-lost', 'start stale-epoch'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'multi mode: two of three schedulers from an empty record, two watchdogs, two minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'multi mode',
+          config: config([A, B, C], { mode: 'multi', desiredSchedulers: 2 }),
+          initial: 'empty',
+          watchdogs: 2,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race'] },
+      );
+    },
+    TIMEOUT,
+  );
+});

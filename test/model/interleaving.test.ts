@@ -1,0 +1,195 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { exploreModel } from './protocol-model.js';
+import { A, B, BASE, C, config, explore, NO_FAULTS, printTotals } from './specs.js';
+
+/**
+ * Interleaving check of the record protocol (issue "Prove it under faults", part 2): concurrent watchdogs,
+ * a manual failover and crashes, explored exhaustively over the real engine. The model, what it
+ * abstracts and why the search is exhaustive are described in protocol-model.ts; the invariants are
+ * INVARIANTS there (printed after the run). This file covers the coordination itself; faults of the
+ * outside world are in interleaving-faults.test.ts.
+ *
+ * Watchdog crashes: a crashed watchdog is one that is never scheduled again, which the search already
+ * contains at every step; what a crash adds is a world where nobody finishes its tick. So every state
+ * reached is also checked as "all watchdogs now mid-tick crashed here" (invariant e): leases they hold
+ * expire, and sequential ticks must converge from there. That is a crash at every step, of every
+ * watchdog, without multiplying the state space.
+ *
+ * Transient duplicates: SPEC §4 and §10 allow two schedulers for one tick plus a stop (a frozen old active
+ * that wakes after a failover, a node SSM could not reach for the fencing stop). The model does not
+ * forbid two processes in a state; it requires (e) that the protocol converges to one.
+ *
+ * Run `npx vitest run test/model` to see the figures (states, transitions, depth, checks per invariant).
+ */
+
+const TIMEOUT = 180_000;
+
+describe('interleaving model: coordination', () => {
+  afterAll(() => printTotals('interleaving model: coordination'));
+
+  it(
+    'two watchdogs, two ticks each, a scheduler crash or freeze, three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'two watchdogs',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['tick lease-lost', 'tick lost-race', 'start stale-epoch', 'stop stale-epoch', 'verdict recovering'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'three watchdogs bootstrapping an empty record, a scheduler crash or freeze, two minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'three watchdogs, empty record',
+          config: config([A, B]),
+          initial: 'empty',
+          watchdogs: 3,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a manual failover racing a watchdog, a scheduler crash or freeze, two minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'manual failover vs tick',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 1,
+          manual: { to: B.id },
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['manual done', 'manual refused', 'tick lost-race'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a manual failover to the third node racing two watchdogs, three minutes',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'manual failover vs two ticks',
+          config: config([A, B, C]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 1,
+          manual: { to: C.id },
+          budgets: { ...NO_FAULTS, time: 3 },
+        },
+        { minStates: 10_000, mustReach: ['manual done', 'tick lost-race'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'observe reads answered one by one, with other watchdogs acting in between',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          observe: 'split',
+          name: 'split observe',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+        },
+        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'no restart in place and one failover an hour: suppression, three minutes, two scheduler faults',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'suppression',
+          config: config([A, B, C], { restartInPlaceAttempts: 0, maxFailoversPerHour: 1 }),
+          initial: 'steady',
+          watchdogs: 2,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 2 },
+        },
+        { minStates: 10_000, mustReach: ['verdict suppressed', 'tick lost-race'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  describe('negative controls: the checks fail on a broken protocol', () => {
+    it('a store without the conditional write lets two plans interleave: epochs go back, one epoch names two actives', async () => {
+      const r = await exploreModel({
+        ...BASE,
+        name: 'control: unconditional store',
+        brokenStore: true,
+        config: config([A, B, C]),
+        initial: 'steady',
+        watchdogs: 1,
+        ticksPerWatchdog: 1,
+        manual: { to: C.id },
+        budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
+      });
+      const kinds = new Set(r.violations.map((v) => v.invariant));
+      expect(kinds).toContain('a');
+      expect(kinds).toContain('b');
+    });
+
+    it('a watchdog that acts on its plan without committing it is caught', async () => {
+      const r = await exploreModel({
+        ...BASE,
+        name: 'control: acting without intent',
+        rogueW1: true,
+        config: config([A, B]),
+        initial: 'steady',
+        watchdogs: 2,
+        ticksPerWatchdog: 1,
+        budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
+      });
+      expect(r.violations.map((v) => v.invariant)).toContain('c');
+      expect(r.violations[0]?.message).toContain('without a committed intent');
+    });
+
+    it('nodes whose stop does nothing leave two schedulers running: the convergence check fails', async () => {
+      const r = await exploreModel({
+        ...BASE,
+        name: 'control: stop does nothing',
+        brokenStop: true,
+        config: config([A, B], { restartInPlaceAttempts: 0 }),
+        initial: 'steady',
+        watchdogs: 1,
+        ticksPerWatchdog: 1,
+        budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+      });
+      expect(r.violations.map((v) => v.invariant)).toContain('e');
+      expect(r.violations.find((v) => v.invariant === 'e')?.message).toContain('2 schedulers still run');
+    });
+  });
+});
