@@ -41,6 +41,12 @@ type Request = ManualRequest | { action: 'scheduled' };
 
 const ACTIONS = ['reconcile', 'status', 'history', 'failover', 'pause', 'resume'] as const;
 
+/** A field name as sent, readable in a message: quoted (JSON) unless a plain name, and cut like an unknown action. */
+const showField = (key: string): string => {
+  const shown = /^[A-Za-z0-9_.$-]+$/.test(key) ? key : JSON.stringify(key);
+  return shown.length > 60 ? `${shown.slice(0, 57)}...` : shown;
+};
+
 const pathOf = (path: readonly PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 
 /** Parses any invocation payload; throws InvalidRequestError naming the first bad field. */
@@ -62,7 +68,7 @@ const parseRequest = (payload: unknown): Request => {
   if (issue === undefined) throw new InvalidRequestError('payload: invalid', 'payload');
   if (issue.code === 'unrecognized_keys') {
     const field = issue.keys[0] ?? 'payload';
-    throw new InvalidRequestError(`${field}: unknown field for action "${action}"`, field);
+    throw new InvalidRequestError(`${showField(field)}: unknown field for action "${action}"`, field);
   }
   const field = pathOf(issue.path) || 'payload';
   throw new InvalidRequestError(`${field}: ${issue.message}`, field);
