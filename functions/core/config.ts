@@ -100,10 +100,20 @@ type NodeConfig = z.output<typeof nodeSchema>;
 
 const SECRET_KEYS = /password|secret/i;
 
+const isSecretKey = (p: PropertyKey): boolean => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$/.test(p);
+
+/** `scheme://user:password@host`: everything between `://` and the last `@` is credentials. */
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/gi;
+
+/**
+ * The offending value, for the error message. Never a password: not under a secret-named path, not
+ * inside an echoed object or array (a secret-named key's value), not in a connection URL's userinfo
+ * (a URL given where the `db` section or the whole configuration was expected).
+ */
 const showValue = (path: readonly PropertyKey[], value: unknown): string => {
-  if (path.some((p) => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$/.test(p))) return '<redacted>';
+  if (path.some(isSecretKey)) return '<redacted>';
   if (value === undefined) return 'undefined';
-  const text = JSON.stringify(value);
+  const text = JSON.stringify(value, (key, v: unknown) => (key !== '' && isSecretKey(key) ? '<redacted>' : v)).replace(URL_USERINFO, '$1<redacted>@');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 };
 
