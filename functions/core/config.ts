@@ -100,7 +100,8 @@ type NodeConfig = z.output<typeof nodeSchema>;
 
 const SECRET_KEYS = /password|secret/i;
 
-const isSecretKey = (p: PropertyKey): boolean => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$/.test(p);
+// Names, ids and durations (`passwordCacheSeconds`) that merely mention a password are not secrets.
+const isSecretKey = (p: PropertyKey): boolean => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$|Seconds$/.test(p);
 
 /** `scheme://user:password@host`: everything between `://` and the last `@` is credentials. */
 const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/gi;

@@ -51,6 +51,7 @@ const show = (value: unknown): string => {
 };
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isObject = (v: unknown): v is object => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The function's subnets must exist; the DynamoDB gateway endpoint needs their route tables. */
 const vpcProblems = (vpc: ec2.IVpc, selection: ec2.SubnetSelection | undefined, endpoints: boolean): string[] => {
@@ -77,6 +78,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
   const problems: string[] = [];
   const p = props as Partial<AirflowSchedulerWatchdogProps>;
   if (p.cluster === undefined || p.cluster === null) problems.push('cluster: required');
+  else if (!isObject(p.cluster)) problems.push(`cluster: must be an object (got ${show(p.cluster)})`);
   else if ('compressedTimings' in p.cluster) {
     problems.push(
       `cluster.compressedTimings: for local demos and benchmarks only; never in a deployment (got ${show((p.cluster as Record<string, unknown>).compressedTimings)})`,
@@ -85,6 +87,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
 
   const db = p.database;
   if (db === undefined || db === null) problems.push('database: required');
+  else if (!isObject(db)) problems.push(`database: must be an object (got ${show(db)})`);
   else {
     const unknown = Object.keys(db).filter((k) => !(DB_KEYS as readonly string[]).includes(k));
     if (unknown.length > 0) {
@@ -197,6 +200,9 @@ const dbInput = (db: WatchdogDatabaseProps): Record<string, unknown> => {
   };
 };
 
+/** The prop behind each of the function's `db` settings whose name differs. */
+const DB_PROP_OF_SETTING: Readonly<Record<string, string>> = { database: 'databaseName', passwordParameterName: 'passwordParameter', passwordSecretId: 'passwordSecret' };
+
 const PLACEHOLDER_STRING = 'token_placeholder';
 const defaultPort = (dialect: unknown): number => (dialect === 'mysql' ? 3306 : 5432);
 
@@ -267,6 +273,17 @@ const resolveConfig = (props: AirflowSchedulerWatchdogProps): ResolvedConfig => 
     JSON.stringify({ cluster: checkedSettings.cluster, db: longDb, aws: aws(commandOutput ? LONG_NAMES : { ...LONG_NAMES, commandLogGroupName: undefined }) }),
   );
   if (envBytes + ENV_OVERHEAD_BYTES > LAMBDA_ENV_BYTES) {
+    // Blame the nodes unless one database value alone is longer than all of them.
+    const nodeBytes = Buffer.byteLength(JSON.stringify(checkedSettings.cluster.nodes));
+    const [longKey, longValue] = Object.entries(longDb)
+      .filter((e): e is [string, string] => typeof e[1] === 'string')
+      .reduce<[string, string]>((a, b) => (Buffer.byteLength(b[1]) > Buffer.byteLength(a[1]) ? b : a), ['', '']);
+    if (Buffer.byteLength(longValue) > nodeBytes) {
+      const prop = DB_PROP_OF_SETTING[longKey] ?? longKey;
+      throw new ConfigError(
+        `invalid AirflowSchedulerWatchdog props: database.${prop}: the function's configuration could reach ${envBytes} bytes, above what Lambda's ${LAMBDA_ENV_BYTES}-byte environment leaves for it; shorten it (got ${show(tokenKeys.includes(longKey) ? 'a token' : longValue)})`,
+      );
+    }
     throw new ConfigError(
       `invalid AirflowSchedulerWatchdog props: cluster.nodes: the function's configuration could reach ${envBytes} bytes, above what Lambda's ${LAMBDA_ENV_BYTES}-byte environment leaves for it; shorten hostnames or split the cluster (got ${cluster.nodes.length} nodes)`,
     );
