@@ -6,7 +6,7 @@ import type { Response } from '../functions/runtime/app.js';
 import { type Command, helpText, parseCli } from './args.js';
 import { CliError, EXIT, STATUS_EXIT } from './errors.js';
 import { type ClientFactory, defaultClients, invokeFunction, resolveCaller, resolveTarget } from './invoke.js';
-import { allSucceeded, renderChange, renderError, renderHistory, renderReconcile, renderStatus, type TickSummary } from './render.js';
+import { allSucceeded, renderChange, renderError, renderHistory, renderReconcile, renderStatus, type TickSummary, visibleText } from './render.js';
 
 /**
  * `airflow-watchdog`: the operator's CLI. `main` takes argv and its outside world (streams, environment,
@@ -123,7 +123,9 @@ const main = async (argv: readonly string[], io: CliIo): Promise<number> => {
     const resolved = await resolveTarget(parsed.target, io.env, clients);
     const records = command.kind === 'failover' || command.kind === 'pause' || command.kind === 'resume';
     const caller = !records ? undefined : (parsed.caller ?? (await resolveCaller(resolved, clients, io.localCaller ?? defaultLocalCaller(io.env))));
-    const res: Response = await invokeFunction(resolved, clients, payloadOf(command, caller), readOnly(command) ? 3 : 1);
+    const answer: Response = await invokeFunction(resolved, clients, payloadOf(command, caller), readOnly(command) ? 3 : 1);
+    // Hostnames and error texts come from the metadata DB and the nodes: never let them drive the terminal.
+    const res = json ? answer : visibleText(answer);
 
     if (!res.ok) {
       const exit = FUNCTION_ERROR_EXIT[res.error.code] ?? EXIT.other;

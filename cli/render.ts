@@ -344,6 +344,16 @@ const ERROR_HEADLINE: Readonly<Record<string, string>> = {
   Internal: 'the function failed',
 };
 
+/** Control characters in answered strings (e.g. an ANSI escape in a `job.hostname`) shown as `\u{…}`, not interpreted. */
+const visibleText = <T>(value: T): T => {
+  if (typeof value === 'string') return value.replace(/\p{Cc}/gu, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`) as T;
+  if (Array.isArray(value)) return value.map(visibleText) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [visibleText(k), visibleText(v)])) as T;
+  }
+  return value;
+};
+
 const renderError = (e: ErrorView, color: boolean): string => {
   const head = ERROR_HEADLINE[e.code];
   const out = [paint(`✖ ${head === undefined ? e.message : `${head}: ${e.message}`}`, 'bad', color)];
@@ -352,5 +362,5 @@ const renderError = (e: ErrorView, color: boolean): string => {
   return `${out.join('\n')}\n`;
 };
 
-export { allSucceeded, renderChange, renderError, renderHistory, renderReconcile, renderStatus, VERDICTS };
+export { allSucceeded, renderChange, renderError, renderHistory, renderReconcile, renderStatus, VERDICTS, visibleText };
 export type { ErrorView, RenderOptions, TickSummary };

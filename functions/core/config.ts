@@ -143,6 +143,11 @@ const clusterProblems = (c: ClusterConfig): string[] => {
     seenIds.add(n.id);
     seenHosts.add(n.hostname);
   });
+  // `failover --to` accepts an id or a hostname; one node's hostname naming another node would be ambiguous.
+  c.nodes.forEach((n, i) => {
+    const j = c.nodes.findIndex((m, k) => k !== i && m.id === n.hostname);
+    if (j >= 0) problems.push(`nodes[${i}].hostname: "${n.hostname}" is the id of nodes[${j}], so a failover target would be ambiguous`);
+  });
   if (c.mode === 'single' && c.desiredSchedulers !== 1) {
     problems.push(`desiredSchedulers: only meaningful in multi mode; single mode runs exactly 1 (got ${c.desiredSchedulers})`);
   }

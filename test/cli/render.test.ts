@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderChange, renderError, renderHistory, renderReconcile, renderStatus, type TickSummary } from '../../cli/render.js';
+import { renderChange, renderError, renderHistory, renderReconcile, renderStatus, type TickSummary, visibleText } from '../../cli/render.js';
 import type { NodeStatus, StatusView } from '../../functions/core/engine.js';
 
 /**
@@ -201,6 +201,14 @@ describe('CLI: human renderer', () => {
     expect(banner).toContain('paused 25 min ago');
     expect(banner).toContain('metadata DB upgrade to 15.4');
     expect(renderStatus(healthy, plain).split('\n')[0]).toBe('✔ prod: HEALTHY  ·  epoch 7');
+  });
+
+  it('shows control characters from answered strings (a hostile job.hostname) instead of sending them to the terminal', () => {
+    const hostile = { ...healthy, foreign: [{ hostname: 'evil\u001b[2J\u001b]0;pwned\u0007\nfake line', heartbeatAgeSeconds: 3, jobId: 9 }] };
+    const out = renderStatus(visibleText(hostile), plain);
+    expect([...out].filter((c) => c !== '\n' && /\p{Cc}/u.test(c))).toEqual([]);
+    expect(out).toContain('evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{a}fake line');
+    expect(visibleText(healthy)).toEqual(healthy);
   });
 
   it('colours only when asked, and the text under the colours is the same', async () => {

@@ -35,6 +35,7 @@ describe('parseClusterConfig rejects bad values, naming field and value', () => 
     ['an mi- id with too few digits', { nodes: [{ id: 'mi-0123', hostname: 'x' }] }, ['nodes[0].id', '(got "mi-0123")']],
     ['duplicate node ids', { nodes: [A, { id: A.id, hostname: 'other' }] }, ['nodes[1].id', 'duplicate node id', '"i-0aaaaaaa"']],
     ['duplicate hostnames', { nodes: [A, { id: 'i-0bbbbbbb', hostname: A.hostname }] }, ['nodes[1].hostname', 'duplicate hostname', '"airflow-a.internal"']],
+    ['a hostname that is another node\'s id', { nodes: [A, { id: 'i-0bbbbbbb', hostname: A.id }] }, ['nodes[1].hostname', 'is the id of nodes[0]', '"i-0aaaaaaa"']],
     ['an empty hostname', { nodes: [{ id: A.id, hostname: '' }] }, ['nodes[0].hostname', '(got "")']],
     ['an unknown field on a node', { nodes: [{ ...A, ip: '10.0.0.1' }] }, ['nodes[0]', 'unknown field', '"ip"']],
     ['no nodes', { nodes: [] }, ['nodes', 'at least one node', '(got [])']],
