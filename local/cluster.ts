@@ -531,7 +531,7 @@ class LocalCluster {
 
   // ---- faults -------------------------------------------------------------------------------
 
-  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean): void {
+  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean, recoveryExtraSeconds?: number): void {
     this.record({
       t: Date.now(),
       type: 'fault',
@@ -539,6 +539,7 @@ class LocalCluster {
       detail,
       ...(node === undefined ? {} : { node }),
       ...(expectRecovery === undefined ? {} : { expectRecovery }),
+      ...(recoveryExtraSeconds === undefined || recoveryExtraSeconds === 0 ? {} : { recoveryExtraSeconds }),
     });
   }
 
@@ -557,20 +558,20 @@ class LocalCluster {
   }
 
   /** SIGKILL of the scheduler's main process: its children stay (orphans), its row stays `running`. */
-  crash(nodeId: string, expectRecovery = true): void {
+  crash(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
     const pid = this.mainPid(nodeId);
     if (pid === undefined) throw new Error(`crash: no scheduler runs on ${nodeId}`);
     process.kill(pid, 'SIGKILL');
-    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, recoveryExtraSeconds);
   }
 
   /** SIGSTOP of the scheduler's main process: alive, but no heartbeat. */
-  hang(nodeId: string, expectRecovery = true): void {
+  hang(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
     const pid = this.mainPid(nodeId);
     if (pid === undefined) throw new Error(`hang: no scheduler runs on ${nodeId}`);
     process.kill(pid, 'SIGSTOP');
     this.#hung.set(nodeId, pid);
-    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, recoveryExtraSeconds);
   }
 
   unhang(nodeId: string): void {
@@ -581,12 +582,12 @@ class LocalCluster {
   }
 
   /** The host is gone: absent from SSM, every process on it killed, its DB connections cut. */
-  loseNode(nodeId: string, expectRecovery = true): void {
+  loseNode(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
     const n = this.node(nodeId);
     this.ssm.setReachability(nodeId, 'lost');
     n.proxy.setMode('refuse');
     this.#systemctl(n, ['fake-kill-all']);
-    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery);
+    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery, recoveryExtraSeconds);
   }
 
   /** The host is back (rebooted): empty process table, same disk. */
@@ -609,11 +610,11 @@ class LocalCluster {
   }
 
   /** Network partition of one node: neither the DB nor SSM reach it; its scheduler keeps running. */
-  partition(nodeId: string, expectRecovery = true): void {
+  partition(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
     const n = this.node(nodeId);
     n.proxy.setMode('refuse');
     this.ssm.setReachability(nodeId, 'offline');
-    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery);
+    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery, recoveryExtraSeconds);
   }
 
   heal(nodeId: string): void {

@@ -16,8 +16,9 @@ import { type EventOf, eventsOf, healthyHosts, newestPerHost, type Timeline } fr
  *   commands it accepted never decrease (the fencing property).
  * - `recovery`: after each fault marked `expectRecovery` (a healthy candidate exists), a new scheduler
  *   row (a job id not seen before the fault) is healthy on a configured node within
- *   `staleAfterSeconds + checkIntervalSeconds + startSeconds (+ skewSeconds + slackSeconds)`, and
- *   before the next such fault. The measured times are returned too.
+ *   `staleAfterSeconds + checkIntervalSeconds + startSeconds (+ skewSeconds + slackSeconds)`, plus the
+ *   fault's own `recoveryExtraSeconds` when the harness stacked a known delay on it (a watchdog killed
+ *   holding the lease), and before the next such fault. The measured times are returned too.
  */
 
 interface InvariantOptions {
@@ -167,9 +168,10 @@ const checkEpochs = (tl: Timeline, out: Violation[]): void => {
 const measureRecoveries = (tl: Timeline, o: InvariantOptions, out: Violation[]): RecoveryMeasure[] => {
   const samples = eventsOf(tl, 'sample').filter((e) => e.error === undefined);
   const faults = eventsOf(tl, 'fault').filter((f) => f.expectRecovery === true);
-  const boundSeconds = tl.config.staleAfterSeconds + tl.config.checkIntervalSeconds + o.startSeconds + (o.skewSeconds ?? 0) + (o.slackSeconds ?? 1.5);
+  const baseBound = tl.config.staleAfterSeconds + tl.config.checkIntervalSeconds + o.startSeconds + (o.skewSeconds ?? 0) + (o.slackSeconds ?? 1.5);
   const hostnames = new Set(tl.config.nodes.map((n) => n.hostname));
   return faults.map((fault, i) => {
+    const boundSeconds = baseBound + (fault.recoveryExtraSeconds ?? 0);
     const until = faults[i + 1]?.t ?? Number.POSITIVE_INFINITY;
     let seen = 0;
     for (const e of samples) {

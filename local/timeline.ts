@@ -66,6 +66,11 @@ type TimelineEvent =
       readonly node?: string;
       readonly detail: string;
       readonly expectRecovery?: boolean;
+      /**
+       * Delay the harness added on purpose on top of the recovery bound (a watchdog killed while holding
+       * the lease, a DynamoDB outage, SSM errors): the bound grows by this much for this fault only.
+       */
+      readonly recoveryExtraSeconds?: number;
     }
   /** One watchdog tick, from the handler's `tick` log line. */
   | {
