@@ -279,6 +279,8 @@ class Soak {
   injected = Object.fromEntries(SOAK_FAULT_KINDS.map((k) => [k, 0])) as Record<SoakFaultKind, number>;
   skipped: string[] = [];
   kills: { at: number; holdingLease: boolean }[] = [];
+  /** When a watchdog was killed or DynamoDB came back: a lease may be left over from then. */
+  interruptions: number[] = [];
 
   constructor(
     c: Cluster,
@@ -314,6 +316,16 @@ class Soak {
     if ((this.#ssm.throttle?.until ?? 0) > now || (this.#ssm.serverError?.until ?? 0) > now) extra += this.t.commandTimeoutSeconds;
     // No tick can commit while DynamoDB is down; one cut mid-action keeps its lease until it expires.
     if (this.#dynamoUntil > now) extra += (this.#dynamoUntil - now) / 1000 + this.t.leaseSeconds + 2;
+    // A tick interrupted mid-action (its process killed, DynamoDB gone before its last write) leaves its
+    // lease behind: nobody may act until it expires, at most leaseSeconds after its last command was sent.
+    // That outlives the fault's own recovery when the interrupted start still came up node-side.
+    const sent = eventsOf(this.c.timeline, 'command').filter((e) => e.phase === 'sent');
+    let stuckUntil = 0;
+    for (const cut of this.interruptions) {
+      const last = sent.filter((e) => e.t <= cut).at(-1);
+      if (last !== undefined) stuckUntil = Math.max(stuckUntil, last.t + this.t.leaseSeconds * 1000);
+    }
+    if (stuckUntil > now && this.#dynamoUntil <= now) extra += (stuckUntil - now) / 1000 + 2;
     return extra;
   }
 
@@ -479,7 +491,10 @@ class Soak {
         else c.fault('dynamodb-outage', `DynamoDB outage extended by ${(s.durationMs / 1000).toFixed(1)} s`);
         this.count(s.kind);
         this.#later(s.durationMs, 'window', () => {
-          if (this.#dynamoUntil <= Date.now() + 5) c.dynamodbBack();
+          if (this.#dynamoUntil <= Date.now() + 5) {
+            c.dynamodbBack();
+            this.interruptions.push(Date.now());
+          }
         });
         return;
       }
@@ -552,6 +567,7 @@ class Soak {
         const lastActed = eventsOf(c.timeline, 'tick').filter((e) => e.watchdog === dead.name && e.actions.length > 0).at(-1)?.t ?? 0;
         const holding = lastSent > lastActed;
         this.kills.push({ at: killedAt, holdingLease: holding });
+        this.interruptions.push(killedAt);
         c.fault('watchdog-killed', `SIGKILL to watchdog ${dead.name} (pid ${dead.child.pid ?? '?'}) ${holding ? 'in the middle of its actions' : 'between actions'}`);
         await sleep(s.restartMs);
         await this.startWatchdog();
