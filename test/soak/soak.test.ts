@@ -24,6 +24,7 @@ describe('randomized soak', () => {
   it(`${FAULTS} random faults (seed ${SEED}): no invariant violated`, async () => {
     const report = await runSoak({ faults: FAULTS, seed: SEED });
     const summary = formatSoakReport(report).join('\n');
+    process.stdout.write(`${summary}\n`);
     expect(report.violations, summary).toEqual([]);
     expect(report.injectedTotal, summary).toBeGreaterThanOrEqual(FAULTS);
     for (const kind of SOAK_FAULT_KINDS) expect(report.injected[kind], `${kind}\n${summary}`).toBeGreaterThan(0);
