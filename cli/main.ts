@@ -102,7 +102,9 @@ const main = async (argv: readonly string[], io: CliIo): Promise<number> => {
         `${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...(field === undefined ? {} : { field }), ...(hint === undefined ? {} : { hint }) } }, null, 2)}\n`,
       );
     } else {
-      io.stderr.write(renderError({ code: err.code, message: err.message, ...err.details }, io.stderr.isTTY === true && (io.env.NO_COLOR ?? '') === ''));
+      // The function's error text may quote data (a hostname, a DB error): keep its lines, not its escapes.
+      const message = visibleText(err.message.split('\n')).join('\n');
+      io.stderr.write(renderError({ code: err.code, message, ...visibleText(err.details) }, io.stderr.isTTY === true && (io.env.NO_COLOR ?? '') === ''));
     }
     return err.exitCode;
   };

@@ -344,9 +344,9 @@ const ERROR_HEADLINE: Readonly<Record<string, string>> = {
   Internal: 'the function failed',
 };
 
-/** Control characters in answered strings (e.g. an ANSI escape in a `job.hostname`) shown as `\u{…}`, not interpreted. */
+/** Control and bidi-override characters in answered strings (e.g. an ANSI escape in a `job.hostname`) shown as `\u{…}`, not interpreted. */
 const visibleText = <T>(value: T): T => {
-  if (typeof value === 'string') return value.replace(/\p{Cc}/gu, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`) as T;
+  if (typeof value === 'string') return value.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)?.toString(16)}}`) as T;
   if (Array.isArray(value)) return value.map(visibleText) as T;
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [visibleText(k), visibleText(v)])) as T;

@@ -98,24 +98,54 @@ type WatchdogSettings = z.output<typeof watchdogSettingsSchema>;
 type WatchdogSettingsInput = z.input<typeof watchdogSettingsSchema>;
 type NodeConfig = z.output<typeof nodeSchema>;
 
-const SECRET_KEYS = /password|secret/i;
-
-// Names, ids and durations (`passwordCacheSeconds`) that merely mention a password are not secrets.
-const isSecretKey = (p: PropertyKey): boolean => typeof p === 'string' && SECRET_KEYS.test(p) && !/Name$|Id$|Seconds$/.test(p);
-
-/** `scheme://user:password@host`: everything between `://` and the last `@` is credentials. */
-const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/gi;
+// Keys whose values are credentials; the names of where one is kept and durations are not.
+const SECRET_KEY = /passw(or)?d|^pass$|pwd|secret|token|credential|api.?key|private.?key/i;
+const NOT_SECRET_KEYS = new Set(['passwordParameterName', 'passwordSecretId', 'passwordCacheSeconds', 'passwordParameter', 'passwordSecret']);
+const isSecretKey = (p: PropertyKey): boolean => typeof p === 'string' && SECRET_KEY.test(p) && !NOT_SECRET_KEYS.has(p);
 
 /**
- * The offending value, for the error message. Never a password: not under a secret-named path, not
- * inside an echoed object or array (a secret-named key's value), not in a connection URL's userinfo
- * (a URL given where the `db` section or the whole configuration was expected).
+ * Credentials inside one text: a URL's userinfo (`scheme://user:pw@`, to the last `@`, also with JSON's
+ * `\/`), `user:pw@host` without a scheme, and `password=…` / `pwd: …` pairs (query strings, libpq).
+ */
+const redactText = (text: string): string =>
+  text
+    .replace(/([a-z][a-z0-9+.-]*:(?:\\?\/){2})[\s\S]*@/gi, '$1<redacted>@')
+    .replace(/(^|[\s,;=("'])([^\s:@/"'<>]+):(?!<redacted>)[^\s@/]*@/g, '$1$2:<redacted>@')
+    .replace(/\b(passw(?:or)?d|pwd|pass|secret|token)(\s*[=:]\s*)(?!<redacted>)("[^"]*"|'[^']*'|[^\s&;,]+)/gi, '$1$2<redacted>');
+
+/**
+ * The offending value, for an error message. Never a credential: not under a secret-named path, not as
+ * a secret-named key's value inside an echoed object or array, not inside any echoed text (redactText).
  */
 const showValue = (path: readonly PropertyKey[], value: unknown): string => {
   if (path.some(isSecretKey)) return '<redacted>';
   if (value === undefined) return 'undefined';
-  const text = JSON.stringify(value, (key, v: unknown) => (key !== '' && isSecretKey(key) ? '<redacted>' : v)).replace(URL_USERINFO, '$1<redacted>@');
+  const text =
+    JSON.stringify(value, (key, v: unknown) => (key !== '' && isSecretKey(key) ? '<redacted>' : typeof v === 'string' ? redactText(v) : v)) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
+/**
+ * Every credential the input carries under a secret-named key, in the spellings a message could hold.
+ * A safety net for messages that echo a value from another field (e.g. the password pasted into `user`).
+ */
+const knownSecrets = (input: unknown): string[] => {
+  const found = new Set<string>();
+  const walk = (v: unknown, secret: boolean, depth: number): void => {
+    if (depth > 8) return;
+    if (secret && (typeof v === 'string' || typeof v === 'number') && String(v).length >= 3) {
+      const raw = String(v);
+      for (const form of [raw, JSON.stringify(raw).slice(1, -1), encodeURIComponent(raw)]) found.add(form);
+    } else if (Array.isArray(v)) for (const x of v) walk(x, secret, depth + 1);
+    else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, secret || isSecretKey(k), depth + 1);
+  };
+  walk(input, false, 0);
+  return [...found].sort((a, b) => b.length - a.length);
+};
+
+const scrub = (messages: readonly string[], input: unknown): string[] => {
+  const secrets = knownSecrets(input);
+  return messages.map((m) => secrets.reduce((acc, secret) => acc.split(secret).join('<redacted>'), m));
 };
 
 const formatPath = (path: readonly PropertyKey[]): string =>
@@ -194,20 +224,21 @@ const dbProblems = (d: DbConfig): string[] => {
 const parseOrThrow = <S extends z.ZodType>(schema: S, input: unknown, what: string, prefix = ''): z.output<S> => {
   const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) {
-    const issues = describeIssues(result.error, prefix);
+    const issues = scrub(describeIssues(result.error, prefix), input);
     throw new ConfigError(`invalid ${what}: ${issues.join('; ')}`, issues);
   }
   return result.data;
 };
 
-const throwProblems = (problems: string[], what: string): void => {
-  if (problems.length > 0) throw new ConfigError(`invalid ${what}: ${problems.join('; ')}`, problems);
+const throwProblems = (problems: string[], what: string, input: unknown): void => {
+  const shown = scrub(problems, input);
+  if (shown.length > 0) throw new ConfigError(`invalid ${what}: ${shown.join('; ')}`, shown);
 };
 
 /** Validates the cluster part of the configuration (also used by the CDK construct at synth). */
 const parseClusterConfig = (input: unknown): ClusterConfig => {
   const cluster = parseOrThrow(clusterSchema, input, 'cluster configuration');
-  throwProblems(clusterProblems(cluster), 'cluster configuration');
+  throwProblems(clusterProblems(cluster), 'cluster configuration', input);
   return cluster;
 };
 
@@ -217,6 +248,7 @@ const parseSettings = (input: unknown): WatchdogSettings => {
   throwProblems(
     [...clusterProblems(settings.cluster).map((p) => `cluster.${p}`), ...dbProblems(settings.db)],
     'watchdog configuration',
+    input,
   );
   return settings;
 };
@@ -249,6 +281,7 @@ export {
   parseClusterConfig,
   parseSettings,
   settingsFromEnv,
+  showValue,
   UNIT_NAME,
   watchdogSettingsSchema,
 };

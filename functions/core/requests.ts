@@ -43,8 +43,8 @@ const ACTIONS = ['reconcile', 'status', 'history', 'failover', 'pause', 'resume'
 
 /** A field name as sent, readable in a message: quoted (JSON) unless a plain name, and cut like an unknown action. */
 const showField = (key: string): string => {
-  const shown = /^[A-Za-z0-9_.$-]+$/.test(key) ? key : JSON.stringify(key);
-  return shown.length > 60 ? `${shown.slice(0, 57)}...` : shown;
+  const shown = [.../^[A-Za-z0-9_.$-]+$/.test(key) ? key : JSON.stringify(key)];
+  return shown.length > 60 ? `${shown.slice(0, 57).join('')}...` : shown.join('');
 };
 
 const pathOf = (path: readonly PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
@@ -67,8 +67,8 @@ const parseRequest = (payload: unknown): Request => {
   const issue = result.error.issues[0];
   if (issue === undefined) throw new InvalidRequestError('payload: invalid', 'payload');
   if (issue.code === 'unrecognized_keys') {
-    const field = issue.keys[0] ?? 'payload';
-    throw new InvalidRequestError(`${showField(field)}: unknown field for action "${action}"`, field);
+    const field = showField(issue.keys[0] ?? 'payload');
+    throw new InvalidRequestError(`${field}: unknown field for action "${action}"`, field);
   }
   const field = pathOf(issue.path) || 'payload';
   throw new InvalidRequestError(`${field}: ${issue.message}`, field);

@@ -1,6 +1,6 @@
 import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { type ClusterConfig, parseClusterConfig, parseSettings, type WatchdogSettings } from '../../functions/core/config.js';
+import { type ClusterConfig, parseClusterConfig, parseSettings, showValue, type WatchdogSettings } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import type { AirflowSchedulerWatchdogProps, WatchdogDatabaseProps } from './props.js';
 import { functionMemoryMiB, functionTimeout, LAMBDA_MAX_TIMEOUT_SECONDS, type TimeoutBreakdown } from './sizing.js';
@@ -44,13 +44,12 @@ const LAMBDA_ENV_BYTES = 4096;
 const LAMBDA_MIN_MEMORY_MIB = 128;
 const LAMBDA_MAX_MEMORY_MIB = 10_240;
 
-const show = (value: unknown): string => {
-  if (value === undefined) return 'undefined';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-};
+// The function's own rendering: a value echoed in a synth error never shows a credential.
+const show = (value: unknown): string => showValue([], value);
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+// RegExp.test() would read `true` as "true": props from JavaScript or JSON may have any type.
+const matches = (re: RegExp, v: unknown): boolean => typeof v === 'string' && re.test(v);
 const isObject = (v: unknown): v is object => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The function's subnets must exist; the DynamoDB gateway endpoint needs their route tables. */
@@ -106,21 +105,21 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
       problems.push('database.passwordParameterEncryptionKey: only meaningful with passwordParameter (got a key without a parameter)');
     }
     const rid = db.iamAuthResourceId;
-    if (rid !== undefined && !Token.isUnresolved(rid) && !RDS_RESOURCE_ID.test(rid)) {
+    if (rid !== undefined && !Token.isUnresolved(rid) && !matches(RDS_RESOURCE_ID, rid)) {
       problems.push(`database.iamAuthResourceId: must be a DB instance or cluster resource id (db-… or cluster-…), not a name or ARN (got ${show(rid)})`);
     }
   }
 
-  if (p.unitName !== undefined && !UNIT_NAME.test(p.unitName)) problems.push(`unitName: must match ${UNIT_NAME.source} (got ${show(p.unitName)})`);
+  if (p.unitName !== undefined && !matches(UNIT_NAME, p.unitName)) problems.push(`unitName: must match ${UNIT_NAME.source} (got ${show(p.unitName)})`);
 
   const hasKey = p.nodeTagKey !== undefined;
   const hasValue = p.nodeTagValue !== undefined;
   if (hasKey !== hasValue) {
     problems.push(`nodeTagKey/nodeTagValue: give both or neither (got nodeTagKey ${show(p.nodeTagKey)}, nodeTagValue ${show(p.nodeTagValue)})`);
   }
-  if (hasKey && !TAG_KEY.test(p.nodeTagKey ?? ''))
+  if (hasKey && !matches(TAG_KEY, p.nodeTagKey))
     problems.push(`nodeTagKey: must be a tag key of 1–128 characters, not starting with aws: (got ${show(p.nodeTagKey)})`);
-  if (hasValue && !TAG_VALUE.test(p.nodeTagValue ?? ''))
+  if (hasValue && !matches(TAG_VALUE, p.nodeTagValue))
     problems.push(`nodeTagValue: must be a tag value of at most 256 characters (got ${show(p.nodeTagValue)})`);
 
   const rc = p.reservedConcurrentExecutions;
@@ -146,7 +145,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
   }
 
   const email = p.alarmEmail;
-  if (email !== undefined && !Token.isUnresolved(email) && !EMAIL.test(email)) problems.push(`alarmEmail: must be an e-mail address (got ${show(email)})`);
+  if (email !== undefined && !Token.isUnresolved(email) && !matches(EMAIL, email)) problems.push(`alarmEmail: must be an e-mail address (got ${show(email)})`);
   for (const k of ['schedulerDownMinutes', 'dbUnreachableMinutes', 'notRunningMinutes'] as const) {
     const v = p[k];
     if (v !== undefined && !(isInt(v) && v >= 1 && v <= 1440)) problems.push(`${k}: must be a whole number of minutes from 1 to 1440 (got ${show(v)})`);
@@ -154,7 +153,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
   if (p.dashboardName !== undefined) {
     if (p.dashboard === false)
       problems.push(`dashboardName: only meaningful when the dashboard is created (got ${show(p.dashboardName)} with dashboard false)`);
-    else if (!DASHBOARD_NAME.test(p.dashboardName)) problems.push(`dashboardName: must be 1–255 characters of A–Z a–z 0–9 _ - (got ${show(p.dashboardName)})`);
+    else if (!matches(DASHBOARD_NAME, p.dashboardName)) problems.push(`dashboardName: must be 1–255 characters of A–Z a–z 0–9 _ - (got ${show(p.dashboardName)})`);
   }
   return problems;
 };

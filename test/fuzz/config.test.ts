@@ -515,16 +515,27 @@ describe('fuzz: configuration', () => {
       {
         // The password where another value belongs, or a whole section given as a connection URL.
         weight: 1,
-        arbitrary: fc.tuple(passwordArb, fc.constantFrom('db', 'cluster', 'root', 'host', 'port')).map(([password, where]) => {
-          const base = validConfig(password);
-          const cfg: Record<string, unknown> = { ...base };
-          const url = `postgres://watchdog:${password}@db.internal:5432/airflow`;
-          if (where === 'db') cfg.db = url;
-          else if (where === 'cluster') cfg.cluster = { ...base.cluster, password };
-          else if (where === 'host') cfg.db = { ...base.db, host: { url } };
-          else if (where === 'port') cfg.db = { ...base.db, port: { value: 5432, password } };
-          return { text: where === 'root' ? JSON.stringify(url) : JSON.stringify(cfg), password, mustName: [] as string[] };
-        }),
+        arbitrary: fc
+          .tuple(passwordArb, fc.constantFrom('db', 'cluster', 'root', 'host', 'port', 'query', 'libpq', 'noscheme', 'escaped', 'passwd', 'iamAuth'))
+          .map(([password, where]) => {
+            const base = validConfig(password);
+            const cfg: Record<string, unknown> = { ...base };
+            const url = `postgres://watchdog:${password}@db.internal:5432/airflow`;
+            // Forms that are text, not URLs with userinfo, carry the password URL-encoded as a user would write it.
+            const enc = encodeURIComponent(password);
+            let shown = password;
+            if (where === 'db') cfg.db = url;
+            else if (where === 'cluster') cfg.cluster = { ...base.cluster, password };
+            else if (where === 'host') cfg.db = { ...base.db, host: { url } };
+            else if (where === 'port') cfg.db = { ...base.db, port: { value: 5432, password } };
+            else if (where === 'query') [cfg.db, shown] = [`postgres://db.internal/airflow?user=w&password=${enc}`, enc];
+            else if (where === 'libpq') [cfg.db, shown] = [`host=db.internal user=w password=${enc} dbname=airflow`, enc];
+            else if (where === 'noscheme') [cfg.db, shown] = [`watchdog:${enc}@db.internal:5432/airflow`, enc];
+            else if (where === 'escaped') cfg.db = url.replace('://', ':\\/\\/');
+            else if (where === 'passwd') cfg.db = { ...base.db, port: [{ passwd: password }, { pwd: password, token: password }] };
+            else if (where === 'iamAuth') cfg.db = { ...base.db, iamAuth: password };
+            return { text: where === 'root' ? JSON.stringify(url) : JSON.stringify(cfg), password: shown, mustName: [] as string[] };
+          }),
       },
     );
     fc.assert(
@@ -575,6 +586,59 @@ describe('fuzz: configuration', () => {
       { numRuns: SYNTH_RUNS },
     );
   }, 120_000);
+
+  it('bug case: no password in a configuration error, whatever form carries it (bug-config-error-echoes-password-outside-url-userinfo)', () => {
+    const c = loadBugCase<{ secret: string; dbVariants: unknown[]; greedy: unknown }, { errorContains: string[]; greedyKeeps: string }>(
+      'bug-config-error-echoes-password-outside-url-userinfo',
+    );
+    const messageOf = (config: unknown): string => {
+      try {
+        settingsFromEnv({ [CONFIG_ENV_VAR]: JSON.stringify(config) });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(config)}`);
+    };
+    const base = validConfig('unused-Pw9');
+    for (const db of c.input.dbVariants) {
+      const message = messageOf({ ...base, db });
+      for (const part of c.expect.errorContains) expect(message, message).toContain(part);
+      expect(message, message).not.toContain(c.input.secret);
+    }
+    const greedy = messageOf({ ...base, db: c.input.greedy });
+    expect(greedy, greedy).not.toContain(c.input.secret);
+    expect(greedy, greedy).toContain(c.expect.greedyKeeps);
+    // The construct's own synth errors use the same rendering.
+    for (const database of [`postgres://w:${c.input.secret}@db.internal/airflow`, [{ password: c.input.secret }], `w:${c.input.secret}@db`]) {
+      const stack = newStack('Bug');
+      let thrown: unknown;
+      try {
+        new AirflowSchedulerWatchdog(stack, 'Watchdog', { ...baseProps(stack), database } as unknown as AirflowSchedulerWatchdogProps);
+      } catch (err) {
+        thrown = err;
+      }
+      expect((thrown as Error).message).toContain('database: must be an object');
+      expect((thrown as Error).message).not.toContain(c.input.secret);
+    }
+  });
+
+  it('bug case: a regex-checked name prop of the wrong type is a ConfigError, not a TypeError (bug-construct-name-prop-of-wrong-type)', () => {
+    const c = loadBugCase<{ variants: { props: Record<string, unknown>; prop: string }[] }, { error: string; messageContains: string }>(
+      'bug-construct-name-prop-of-wrong-type',
+    );
+    for (const { props, prop } of c.input.variants) {
+      const stack = newStack('Bug');
+      let thrown: unknown;
+      try {
+        new AirflowSchedulerWatchdog(stack, 'Watchdog', { ...baseProps(stack), ...props } as unknown as AirflowSchedulerWatchdogProps);
+      } catch (err) {
+        thrown = err;
+      }
+      expect((thrown as Error | undefined)?.name, `${JSON.stringify(props)}: ${String(thrown)}`).toBe(c.expect.error);
+      expect((thrown as Error).message).toContain(c.expect.messageContains.replace('{prop}', prop));
+      expect((thrown as Error).message).toContain(`(got ${JSON.stringify(props[prop])}`);
+    }
+  });
 
   it('bug cases from earlier fuzzing stay fixed (test/fuzz/bugs/bug-construct-*.json)', () => {
     const c = loadBugCase<{ variants: { prop: string; value: unknown }[] }, { error: string; messageContains: string }>(

@@ -218,10 +218,16 @@ const check = async (payload: unknown, w: World): Promise<void> => {
     if (res.ok) return;
     expect(res.error.code, shown()).toBe('InvalidRequest');
     const field = res.error.field ?? '';
-    expect(verdict.fields.has(field), `named ${JSON.stringify(field)}, offending ${JSON.stringify([...verdict.fields])}: ${shown()}`).toBe(true);
-    // The message names the field, quoted when it would not read as a name unquoted (empty, spaces, colons, control characters).
-    const named = field === '' || /[\s:\p{Cc}]/u.test(field) ? JSON.stringify(field) : field;
-    expect(res.error.message.includes(named.slice(0, 40)), shown()).toBe(true);
+    // A field is named as sent when it reads as a name, else JSON-quoted; either way at most 60 characters.
+    const display = (f: string): string => {
+      const q = [.../^[A-Za-z0-9_.$-]+$/.test(f) ? f : JSON.stringify(f)];
+      return q.length > 60 ? `${q.slice(0, 57).join('')}...` : q.join('');
+    };
+    const named = [...verdict.fields].some((f) => f === field || display(f) === field);
+    expect(named, `named ${JSON.stringify(field)}, offending ${JSON.stringify([...verdict.fields])}: ${shown()}`).toBe(true);
+    expect([...field].length, shown()).toBeLessThanOrEqual(60);
+    expect(/\p{Cc}/u.test(field), shown()).toBe(false);
+    expect(res.error.message.includes(field.slice(0, 40)), shown()).toBe(true);
     // What was sent is echoed in bounded form only.
     expect(res.error.message.length, shown()).toBeLessThanOrEqual(MAX_MESSAGE);
     expectNothingTouched(s);
