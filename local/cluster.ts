@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DynamoRecordStore } from '../functions/adapters/record-store.js';
 import { type ClusterConfigInput, parseSettings, type WatchdogSettingsInput } from '../functions/core/config.js';
+import type { StoredRecord } from '../functions/core/model.js';
 import { readNodeScript } from '../infra/lib/node-script.js';
 import { buildCommandDocuments, type NodeAction } from '../infra/lib/ssm-documents.js';
 import { type DynaliteHandle, startDynalite } from '../test/helpers/dynalite.js';
@@ -23,7 +24,7 @@ import {
   watchdogDbConfig,
 } from './db.js';
 import { type EndpointFaults, type SsmEndpoint, type SsmEvent, startSsmEndpoint } from './ssm-endpoint.js';
-import type { FaultKind, Timeline, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
+import type { EventOf, FaultKind, Timeline, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
 import { eventsOf, healthyHosts, newestPerHost } from './timeline.js';
 
 /**
@@ -280,6 +281,7 @@ class LocalCluster {
         checkIntervalSeconds: settings.cluster.checkIntervalSeconds,
         commandTimeoutSeconds: settings.cluster.commandTimeoutSeconds,
         startupGraceSeconds: settings.cluster.startupGraceSeconds,
+        leaseSeconds: settings.cluster.leaseSeconds,
         nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
       };
       self = new LocalCluster(opts, root, backend, target, sampler, watchdogProxy, dynamo, dynamoProxy, ssm, nodes, settingsInput, timings, tlConfig);
@@ -541,6 +543,33 @@ class LocalCluster {
       ...(expectRecovery === undefined ? {} : { expectRecovery }),
       ...(recoveryExtraSeconds === undefined || recoveryExtraSeconds === 0 ? {} : { recoveryExtraSeconds }),
     });
+  }
+
+  /**
+   * Replaces a recorded fault event by an amended copy: the harness learns some allowances only after
+   * the fault (a lease left by a tick cut later is read from the record then). Returns the new event.
+   */
+  amendFault(e: EventOf<'fault'>, patch: Partial<Omit<EventOf<'fault'>, 't' | 'type' | 'kind'>>): EventOf<'fault'> {
+    const i = this.timeline.events.lastIndexOf(e);
+    if (i < 0) throw new Error(`amendFault: no such fault event (${e.kind} at ${e.t})`);
+    // An undefined value in the patch removes that field (the event stays plain JSON).
+    const next = Object.fromEntries(Object.entries({ ...e, ...patch }).filter(([, v]) => v !== undefined)) as EventOf<'fault'>;
+    this.timeline.events[i] = next;
+    return next;
+  }
+
+  /** The fault event recorded last (the one a fault method just wrote). */
+  lastFault(): EventOf<'fault'> | undefined {
+    for (let i = this.timeline.events.length - 1; i >= 0; i--) {
+      const e = this.timeline.events[i];
+      if (e?.type === 'fault') return e;
+    }
+    return undefined;
+  }
+
+  /** The record as DynamoDB holds it, read directly (never through the watchdogs' proxy, so during an outage too). */
+  readRecord(): Promise<StoredRecord> {
+    return new DynamoRecordStore({ client: this.dynamo.client, tableName: this.dynamo.tableName }).read(String(this.settings.cluster.clusterName));
   }
 
   node(idOrHost: string): SimNodeHandle {

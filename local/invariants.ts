@@ -16,9 +16,14 @@ import { type EventOf, eventsOf, healthyHosts, newestPerHost, type Timeline } fr
  *   commands it accepted never decrease (the fencing property).
  * - `recovery`: after each fault marked `expectRecovery` (a healthy candidate exists), a new scheduler
  *   row (a job id not seen before the fault) is healthy on a configured node within
- *   `staleAfterSeconds + checkIntervalSeconds + startSeconds (+ skewSeconds + slackSeconds)`, plus the
- *   fault's own `recoveryExtraSeconds` when the harness stacked a known delay on it (a watchdog killed
- *   holding the lease), and before the next such fault. The measured times are returned too.
+ *   `staleAfterSeconds + checkIntervalSeconds + startSeconds (+ skewSeconds + slackSeconds)`, and before
+ *   the next such fault. The fault's `recoveryExtraSeconds` (a delay the harness knows it caused, see
+ *   local/timeline.ts) is added, capped at `leaseSeconds + commandTimeoutSeconds + 5` so that a harness
+ *   bug cannot excuse an arbitrarily slow recovery. The measured times and allowances are returned too.
+ * - `no-change`: after each fault marked `expectNoChange` and until the next fault that expects a
+ *   recovery or changes nothing, no stop or start is sent to the node that was active at the fault, no
+ *   start to any node, and the DB samples show its scheduler (the job id it had) as that host's newest
+ *   live row throughout.
  */
 
 interface InvariantOptions {
@@ -37,7 +42,7 @@ interface InvariantOptions {
 }
 
 interface Violation {
-  readonly invariant: 'single-duplicates' | 'no-action-db-down' | 'epoch-monotonic' | 'recovery';
+  readonly invariant: 'single-duplicates' | 'no-action-db-down' | 'epoch-monotonic' | 'recovery' | 'no-change';
   readonly at: number;
   readonly message: string;
 }
@@ -48,6 +53,10 @@ interface RecoveryMeasure {
   readonly recoveredAt?: number;
   readonly seconds?: number;
   readonly boundSeconds: number;
+  /** The allowance in `boundSeconds` (the fault's `recoveryExtraSeconds`, after the cap). */
+  readonly allowanceSeconds: number;
+  /** The fault asked for more than the cap. */
+  readonly allowanceCapped: boolean;
   readonly hostname?: string;
   readonly jobId?: number;
 }
@@ -63,6 +72,10 @@ interface InvariantReport {
   readonly violations: readonly Violation[];
   readonly recoveries: readonly RecoveryMeasure[];
   readonly duplicateWindows: readonly DuplicateWindow[];
+  /** Recoveries whose bound carried an allowance, the largest one (after the cap), and the cap. */
+  readonly allowances: { readonly count: number; readonly maxSeconds: number; readonly capSeconds: number };
+  /** Faults checked by `no-change` (those marked `expectNoChange` with an active node). */
+  readonly noChangeChecked: number;
 }
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -165,42 +178,108 @@ const checkEpochs = (tl: Timeline, out: Violation[]): void => {
   }
 };
 
+/** The largest allowance the checker accepts on one fault: a lease to wait out, plus a command timeout and 5 s. */
+const allowanceCap = (tl: Timeline): number => (tl.config.leaseSeconds ?? 0) + tl.config.commandTimeoutSeconds + 5;
+
+type Sample = EventOf<'sample'>;
+interface Found {
+  readonly t: number;
+  readonly hostname: string;
+  readonly jobId: number;
+}
+
+const okSamples = (tl: Timeline): Sample[] => eventsOf(tl, 'sample').filter((e) => e.error === undefined);
+
+const firstNewHealthy = (tl: Timeline, samples: readonly Sample[], fault: EventOf<'fault'>, until: number): Found | undefined => {
+  const hostnames = new Set(tl.config.nodes.map((n) => n.hostname));
+  let seen = 0;
+  for (const e of samples) {
+    if (e.t > fault.t) break;
+    for (const r of e.rows) seen = Math.max(seen, r.jobId);
+  }
+  for (const e of samples) {
+    if (e.t < fault.t || e.t >= until) continue;
+    for (const r of newestPerHost(e.rows).values()) {
+      if (r.jobId > seen && hostnames.has(r.hostname) && r.age <= tl.config.staleAfterSeconds) return { t: e.t, hostname: r.hostname, jobId: r.jobId };
+    }
+  }
+  return undefined;
+};
+
+/**
+ * When the cluster recovered from `fault` by the recovery invariant's definition (a job id not seen before
+ * it healthy on a configured node), if it did before `until`. The soak uses it to tell whether a lease
+ * left behind later could still have delayed that recovery.
+ */
+const recoveredAt = (tl: Timeline, fault: EventOf<'fault'>, until = Number.POSITIVE_INFINITY): number | undefined =>
+  firstNewHealthy(tl, okSamples(tl), fault, until)?.t;
+
 const measureRecoveries = (tl: Timeline, o: InvariantOptions, out: Violation[]): RecoveryMeasure[] => {
-  const samples = eventsOf(tl, 'sample').filter((e) => e.error === undefined);
+  const samples = okSamples(tl);
   const faults = eventsOf(tl, 'fault').filter((f) => f.expectRecovery === true);
   const baseBound = tl.config.staleAfterSeconds + tl.config.checkIntervalSeconds + o.startSeconds + (o.skewSeconds ?? 0) + (o.slackSeconds ?? 1.5);
-  const hostnames = new Set(tl.config.nodes.map((n) => n.hostname));
+  const cap = allowanceCap(tl);
   return faults.map((fault, i) => {
-    const boundSeconds = baseBound + (fault.recoveryExtraSeconds ?? 0);
+    const asked = Math.max(0, fault.recoveryExtraSeconds ?? 0);
+    const allowanceSeconds = Math.min(asked, cap);
+    const allowanceCapped = asked > cap;
+    const boundSeconds = baseBound + allowanceSeconds;
     const until = faults[i + 1]?.t ?? Number.POSITIVE_INFINITY;
-    let seen = 0;
-    for (const e of samples) {
-      if (e.t > fault.t) break;
-      for (const r of e.rows) seen = Math.max(seen, r.jobId);
-    }
-    for (const e of samples) {
-      if (e.t < fault.t || e.t >= until) continue;
-      for (const r of newestPerHost(e.rows).values()) {
-        if (r.jobId > seen && hostnames.has(r.hostname) && r.age <= tl.config.staleAfterSeconds) {
-          const seconds = (e.t - fault.t) / 1000;
-          if (seconds > boundSeconds) {
-            out.push({
-              invariant: 'recovery',
-              at: e.t,
-              message: `after ${fault.kind}${fault.node === undefined ? '' : ` on ${fault.node}`}: healthy again after ${seconds.toFixed(1)} s, bound ${boundSeconds.toFixed(1)} s`,
-            });
-          }
-          return { fault, recoveredAt: e.t, seconds, boundSeconds, hostname: r.hostname, jobId: r.jobId };
-        }
+    const what = `after ${fault.kind}${fault.node === undefined ? '' : ` on ${fault.node}`}`;
+    const capped = allowanceCapped ? ` (allowance ${asked.toFixed(1)} s capped at ${cap.toFixed(1)} s)` : '';
+    const found = firstNewHealthy(tl, samples, fault, until);
+    if (found !== undefined) {
+      const seconds = (found.t - fault.t) / 1000;
+      if (seconds > boundSeconds) {
+        out.push({ invariant: 'recovery', at: found.t, message: `${what}: healthy again after ${seconds.toFixed(1)} s, bound ${boundSeconds.toFixed(1)} s${capped}` });
       }
+      return { fault, recoveredAt: found.t, seconds, boundSeconds, allowanceSeconds, allowanceCapped, hostname: found.hostname, jobId: found.jobId };
     }
     out.push({
       invariant: 'recovery',
       at: fault.t,
-      message: `after ${fault.kind}${fault.node === undefined ? '' : ` on ${fault.node}`}: no new healthy scheduler ${Number.isFinite(until) ? 'before the next fault' : 'by the end of the run'}`,
+      message: `${what}: no new healthy scheduler ${Number.isFinite(until) ? 'before the next fault' : 'by the end of the run'}${capped}`,
     });
-    return { fault, boundSeconds };
+    return { fault, boundSeconds, allowanceSeconds, allowanceCapped };
   });
+};
+
+/** `no-change`: returns how many faults it checked. */
+const checkNoChange = (tl: Timeline, out: Violation[]): number => {
+  const faults = eventsOf(tl, 'fault');
+  const samples = okSamples(tl);
+  const commands = eventsOf(tl, 'command').filter((c) => c.phase === 'sent' && (c.action === 'stop' || c.action === 'start'));
+  let checked = 0;
+  faults.forEach((f, i) => {
+    if (f.expectNoChange !== true || f.activeNode === undefined) return;
+    checked += 1;
+    // The window closes at the next step's fault: one expecting a recovery, or the next must-change-nothing one.
+    const end = faults.slice(i + 1).find((g) => g.expectRecovery === true || g.expectNoChange === true)?.t ?? Number.POSITIVE_INFINITY;
+    const what = `after ${f.kind}${f.node === undefined ? '' : ` on ${f.node}`} (must change nothing)`;
+    // A stop or start on the active node, or a start anywhere (a new scheduler is a change too).
+    const cmd = commands.find((c) => c.t >= f.t && c.t < end && (c.nodeId === f.activeNode || c.action === 'start'));
+    if (cmd !== undefined) {
+      const to = cmd.nodeId === f.activeNode ? `the active node ${cmd.nodeId}` : cmd.nodeId;
+      out.push({ invariant: 'no-change', at: cmd.t, message: `${what}: ${cmd.action} sent to ${to} ${s(cmd.t - f.t)} later` });
+    }
+    const host = tl.config.nodes.find((n) => n.id === f.activeNode)?.hostname;
+    if (f.activeJobId === undefined || host === undefined) return;
+    for (const e of samples) {
+      if (e.t < f.t || e.t >= end) continue;
+      const row = newestPerHost(e.rows).get(host);
+      if (row?.jobId !== f.activeJobId) {
+        out.push({
+          invariant: 'no-change',
+          at: e.t,
+          message: `${what}: the active scheduler (job ${f.activeJobId} on ${host}) ${
+            row === undefined ? 'is no longer live' : `was replaced by job ${row.jobId}`
+          } ${s(e.t - f.t)} later`,
+        });
+        return;
+      }
+    }
+  });
+  return checked;
 };
 
 /** Checks every invariant; `ok` is true when there is no violation. */
@@ -210,9 +289,22 @@ const checkInvariants = (tl: Timeline, options: InvariantOptions): InvariantRepo
   checkDbDown(tl, options, violations);
   checkEpochs(tl, violations);
   const recoveries = measureRecoveries(tl, options, violations);
+  const noChangeChecked = checkNoChange(tl, violations);
   violations.sort((a, b) => a.at - b.at);
-  return { ok: violations.length === 0, violations, recoveries, duplicateWindows: windows };
+  const allowed = recoveries.filter((m) => m.allowanceSeconds > 0);
+  return {
+    ok: violations.length === 0,
+    violations,
+    recoveries,
+    duplicateWindows: windows,
+    allowances: { count: allowed.length, maxSeconds: allowed.reduce((m, r) => Math.max(m, r.allowanceSeconds), 0), capSeconds: allowanceCap(tl) },
+    noChangeChecked,
+  };
 };
+
+/** One line on the allowances: how many recoveries carried one, the largest, the cap. */
+const formatAllowances = (r: InvariantReport): string =>
+  `Recovery allowances (a delay the harness caused, on top of the bound): ${r.allowances.count} of ${r.recoveries.length} recoveries, largest ${r.allowances.maxSeconds.toFixed(1)} s (cap ${r.allowances.capSeconds.toFixed(1)} s)`;
 
 /** The report as lines for a test failure message or the demo. */
 const formatReport = (tl: Timeline, r: InvariantReport): string[] => [
@@ -221,8 +313,10 @@ const formatReport = (tl: Timeline, r: InvariantReport): string[] => [
     (m) =>
       `recovery after ${m.fault.kind}${m.fault.node === undefined ? '' : ` on ${m.fault.node}`} at +${((m.fault.t - tl.startedAt) / 1000).toFixed(1)} s: ${
         m.seconds === undefined ? 'none' : `${m.seconds.toFixed(1)} s (bound ${m.boundSeconds.toFixed(1)} s) on ${m.hostname}, job ${m.jobId}`
-      }`,
+      }${m.allowanceSeconds > 0 ? `; allowance ${m.allowanceSeconds.toFixed(1)} s${m.fault.recoveryExtraReason === undefined ? '' : ` (${m.fault.recoveryExtraReason})`}` : ''}`,
   ),
+  formatAllowances(r),
+  `Must-change-nothing faults checked: ${r.noChangeChecked}`,
 ];
 
 /** A slice of a timeline (for checking one scenario of a longer run). */
@@ -233,4 +327,4 @@ const sliceTimeline = (tl: Timeline, from: number, to: number): Timeline => ({
 });
 
 export type { DuplicateWindow, InvariantOptions, InvariantReport, RecoveryMeasure, Violation };
-export { checkInvariants, duplicateWindows, formatReport, outageWindows, sliceTimeline };
+export { allowanceCap, checkInvariants, duplicateWindows, formatAllowances, formatReport, outageWindows, recoveredAt, sliceTimeline };

@@ -17,6 +17,8 @@ interface TimelineConfig {
   readonly checkIntervalSeconds: number;
   readonly commandTimeoutSeconds: number;
   readonly startupGraceSeconds: number;
+  /** Caps the per-fault recovery allowance; absent in timelines saved before it was recorded. */
+  readonly leaseSeconds?: number;
   readonly nodes: readonly TimelineNode[];
 }
 
@@ -67,10 +69,23 @@ type TimelineEvent =
       readonly detail: string;
       readonly expectRecovery?: boolean;
       /**
-       * Delay the harness added on purpose on top of the recovery bound (a watchdog killed while holding
-       * the lease, a DynamoDB outage, SSM errors): the bound grows by this much for this fault only.
+       * Only with `expectRecovery`: a delay the harness knows it caused (the watchdogs could not act while
+       * DynamoDB was down, while no runner ran, or while a killed or cut tick's lease was left on the
+       * record; SSM faults; an operator's failover racing the recovery). The bound grows by this much for
+       * this fault only, capped by the checker; `recoveryExtraReason` says where it comes from. The harness
+       * may raise it after the fault, once it has read the record (a lease is only known after the cut).
        */
       readonly recoveryExtraSeconds?: number;
+      readonly recoveryExtraReason?: string;
+      /**
+       * A fault that must change nothing (a sub-threshold stall, a standby lost, clock skew, SSM faults, a
+       * DB or DynamoDB outage while the active scheduler is healthy): until the next fault that expects a
+       * recovery or changes nothing, no stop or start may be sent to `activeNode`, no start anywhere, and
+       * its scheduler (job `activeJobId`) must stay its live row.
+       */
+      readonly expectNoChange?: boolean;
+      readonly activeNode?: string;
+      readonly activeJobId?: number;
     }
   /** One watchdog tick, from the handler's `tick` log line. */
   | {
