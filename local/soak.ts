@@ -231,7 +231,7 @@ interface SoakOptions {
   readonly log?: (line: string) => void;
   /** Where the timeline JSON goes (default .local/soak in the repository, gitignored). */
   readonly outDir?: string;
-  /** When to write it: on a failing run (a violation, or fewer faults injected than asked; the default), always, or never. */
+  /** When to write it: on a failing run (a violation, fewer faults injected than asked, a leftover process; the default), always, or never. */
   readonly saveTimeline?: 'on-failure' | 'always' | 'never';
 }
 
@@ -827,7 +827,8 @@ const runSoak = async (opts: SoakOptions): Promise<SoakReport> => {
   const windows = invariants.duplicateWindows;
   const s = soak;
   const injectedTotal = s?.injectedTotal ?? 0;
-  const failed = invariants.violations.length > 0 || injectedTotal < opts.faults;
+  const leftoverProcesses = c.leftoverProcesses();
+  const failed = invariants.violations.length > 0 || injectedTotal < opts.faults || leftoverProcesses.length > 0;
   const timelineFile =
     opts.saveTimeline === 'always' || (failed && opts.saveTimeline !== 'never')
       ? saveTimeline(tl, opts.outDir ?? DEFAULT_OUT_DIR, `timeline-seed-${opts.seed}.json`)
@@ -854,7 +855,7 @@ const runSoak = async (opts: SoakOptions): Promise<SoakReport> => {
     ticks: eventsOf(tl, 'tick').length,
     invariants,
     violations: invariants.violations.map((v) => ({ atSeconds: (v.at - tl.startedAt) / 1000, invariant: v.invariant, message: v.message })),
-    leftoverProcesses: c.leftoverProcesses(),
+    leftoverProcesses,
     wallSeconds: (Date.now() - started) / 1000,
     command: commandOf(opts.faults, opts.seed, opts.db),
     timeline: tl,

@@ -4,7 +4,8 @@ import { formatSoakReport, planSoak, runSoak, SOAK_FAULT_KINDS } from '../../loc
 /**
  * The randomized soak (local/soak.ts) on an embedded-PGlite local cluster: 50 faults drawn from a fixed
  * seed, every kind at least once, and SPEC §10's invariants over the whole timeline. A failure prints
- * the run's summary, with the command that reproduces its fault schedule.
+ * the run's summary, with the command that reproduces its fault schedule and the path of the saved
+ * timeline (.local/soak/, gitignored).
  */
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -30,6 +31,8 @@ describe('randomized soak', () => {
     for (const kind of SOAK_FAULT_KINDS) expect(report.injected[kind], `${kind}\n${summary}`).toBeGreaterThan(0);
     expect(report.recoveries.measured, summary).toBeGreaterThan(0);
     expect(report.recoveries.measured, summary).toBe(report.recoveries.expected);
+    // The must-change-nothing faults were checked, not merely drawn.
+    expect(report.invariants.noChangeChecked, summary).toBeGreaterThan(0);
     expect(report.leftoverProcesses, summary).toEqual([]);
   }, 900_000);
 });
