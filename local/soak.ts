@@ -3,9 +3,12 @@
  * (local/cluster.ts) with compressed time. A seeded PRNG draws a schedule of N faults (`planSoak`, a pure
  * function of the seed), the harness injects them one after another, some overlapping (SSM errors or
  * throttling, a DynamoDB outage, a standby node lost or partitioned, clock skew stay on while the next
- * faults happen), and at the end `checkInvariants` (SPEC §10) reads the whole timeline. The fault
- * schedule is reproducible from the seed; when each fault lands against heartbeats and ticks is not,
- * since real processes run.
+ * faults happen), and at the end `checkInvariants` (SPEC §10) reads the whole timeline. A step that
+ * finds nothing to hit is replaced by a spare step (`planSpares`, also from the seed), so N faults are
+ * injected. Each fault is marked for the checker: expecting a recovery (with an allowance only for the
+ * time the harness kept the watchdogs from acting, read from the record), or expecting no change at all.
+ * The fault schedule is reproducible from the seed; when each fault lands against heartbeats and ticks
+ * is not, since real processes run.
  *
  * Usage: npm run soak -- --faults N --seed S [--db mysql://…|postgres://…] [--out DIR] [--verbose]
  * Exit code 0 when no invariant is violated and N faults were injected, 1 otherwise.
