@@ -17,8 +17,8 @@
  *
  * Usage: npm run bench:recovery -- [--faults N (per kind, default 20)] [--db URL] [--seed S]
  */
-import { LocalCluster, type Timings } from '../local/cluster.js';
-import { checkInvariants, formatReport } from '../local/invariants.js';
+import { FAST_TIMINGS, LocalCluster, type Timings } from '../local/cluster.js';
+import { checkInvariants, formatReport, quantile } from '../local/invariants.js';
 import { eventsOf, newestPerHost } from '../local/timeline.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -40,16 +40,7 @@ const random = (): number => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-const TIMINGS: Timings = {
-  heartbeatSec: 0.5,
-  staleAfterSeconds: 3,
-  checkIntervalSeconds: 1,
-  commandTimeoutSeconds: 6,
-  startupGraceSeconds: 6,
-  leaseSeconds: 21,
-  stopTimeoutSeconds: 1,
-  simStartDelaySec: 0.2,
-};
+const TIMINGS: Timings = { ...FAST_TIMINGS, simStartDelaySec: 0.2 };
 
 /** failover-controller parameters in production seconds (SPEC §1), and Airflow's health threshold it relies on. */
 const CONTROLLER = { pollSeconds: 60, sleepAfterStartSeconds: 35, healthThresholdSeconds: 30 } as const;
@@ -67,14 +58,6 @@ interface Measure {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const quantile = (xs: readonly number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
-};
 
 const main = async (): Promise<void> => {
   const started = Date.now();

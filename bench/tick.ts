@@ -8,7 +8,6 @@
 import { parseArgs } from 'node:util';
 import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import mysql from 'mysql2/promise';
 import { SsmFleet } from '../functions/adapters/fleet.js';
 import { createMetadataDb } from '../functions/adapters/metadata-db.js';
 import { DynamoRecordStore } from '../functions/adapters/record-store.js';

@@ -62,6 +62,21 @@ const DEMO_TIMINGS: Timings = {
   simStartDelaySec: 0.2,
 };
 
+/**
+ * Heartbeat 0.5 s, staleAfterSeconds 3, one tick per second: recovery in a few seconds, yet generous
+ * enough not to flake on a loaded two-core machine (end-to-end tests, soak, recovery benchmark).
+ */
+const FAST_TIMINGS: Timings = {
+  heartbeatSec: 0.5,
+  staleAfterSeconds: 3,
+  checkIntervalSeconds: 1,
+  commandTimeoutSeconds: 6,
+  startupGraceSeconds: 6,
+  leaseSeconds: 21,
+  stopTimeoutSeconds: 1,
+  simStartDelaySec: 0.1,
+};
+
 interface ClusterOptions {
   /** mysql://… or postgres://… ; default: embedded PGlite. */
   readonly db?: string;
@@ -827,4 +842,4 @@ class LocalCluster {
 }
 
 export type { ClusterOptions, SimNodeHandle, Timings, WatchdogProcess };
-export { DEMO_TIMINGS, defaultNodes, LocalCluster, UNIT };
+export { DEMO_TIMINGS, defaultNodes, FAST_TIMINGS, LocalCluster, UNIT };

@@ -327,4 +327,14 @@ const sliceTimeline = (tl: Timeline, from: number, to: number): Timeline => ({
 });
 
 export type { DuplicateWindow, InvariantOptions, InvariantReport, RecoveryMeasure, Violation };
-export { allowanceCap, checkInvariants, duplicateWindows, formatAllowances, formatReport, outageWindows, recoveredAt, sliceTimeline };
+/** Linear-interpolated quantile (q in 0…1); NaN for no samples. */
+const quantile = (xs: readonly number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
+};
+
+export { allowanceCap, checkInvariants, duplicateWindows, formatAllowances, formatReport, outageWindows, quantile, recoveredAt, sliceTimeline };

@@ -17,9 +17,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './build.js';
-import { type LocalCluster as Cluster, LocalCluster, type Timings, type WatchdogProcess } from './cluster.js';
+import { type LocalCluster as Cluster, FAST_TIMINGS, LocalCluster, type Timings, type WatchdogProcess } from './cluster.js';
 import type { EndpointFaults } from './ssm-endpoint.js';
-import { checkInvariants, formatAllowances, type InvariantReport, type RecoveryMeasure, recoveredAt } from './invariants.js';
+import { checkInvariants, formatAllowances, type InvariantReport, quantile, type RecoveryMeasure, recoveredAt } from './invariants.js';
 import { type EventOf, eventsOf, newestPerHost, type Timeline } from './timeline.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -212,17 +212,7 @@ const describeStep = (s: SoakStep): string => {
 
 // ---- running it --------------------------------------------------------------------------------
 
-/** Like test/e2e: generous enough not to flake on a loaded two-core machine. */
-const SOAK_TIMINGS: Timings = {
-  heartbeatSec: 0.5,
-  staleAfterSeconds: 3,
-  checkIntervalSeconds: 1,
-  commandTimeoutSeconds: 6,
-  startupGraceSeconds: 6,
-  leaseSeconds: 21,
-  stopTimeoutSeconds: 1,
-  simStartDelaySec: 0.1,
-};
+const SOAK_TIMINGS: Timings = FAST_TIMINGS;
 
 interface SoakOptions {
   readonly faults: number;
@@ -291,14 +281,6 @@ const saveTimeline = (tl: Timeline, dir: string, name: string): string => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const quantile = (xs: readonly number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
-};
 const percentiles = (xs: readonly number[]): Percentiles => ({ n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95), max: xs.length === 0 ? Number.NaN : Math.max(...xs) });
 
 const commandOf = (faults: number, seed: number, db?: string): string => `npm run soak -- --faults ${faults} --seed ${seed}${db === undefined ? '' : ` --db '${db.replace(/:[^:@/]*@/, ':***@')}'`}`;

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { type ClusterOptions, LocalCluster, type Timings } from '../../local/cluster.js';
+import { type ClusterOptions, FAST_TIMINGS, LocalCluster, type Timings } from '../../local/cluster.js';
 import { checkInvariants, formatReport, type InvariantOptions, type InvariantReport } from '../../local/invariants.js';
 import type { Timeline } from '../../local/timeline.js';
 import { requireService } from '../helpers/services.js';
@@ -11,17 +11,7 @@ import { requireService } from '../helpers/services.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-/** Heartbeat 0.5 s, staleAfterSeconds 3, one tick per second: recovery in a few seconds. */
-const E2E_TIMINGS: Timings = {
-  heartbeatSec: 0.5,
-  staleAfterSeconds: 3,
-  checkIntervalSeconds: 1,
-  commandTimeoutSeconds: 6,
-  startupGraceSeconds: 6,
-  leaseSeconds: 21,
-  stopTimeoutSeconds: 1,
-  simStartDelaySec: 0.1,
-};
+const E2E_TIMINGS: Timings = FAST_TIMINGS;
 
 type DbKind = 'pglite' | 'postgres' | 'mariadb';
 
