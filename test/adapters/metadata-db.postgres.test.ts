@@ -1,13 +1,14 @@
 import net from 'node:net';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { passwordSource } from '../../functions/adapters/db-credentials.js';
 import { createMetadataDb } from '../../functions/adapters/metadata-db.js';
 import { APPLICATION_NAME, postgresHeartbeatSql } from '../../functions/adapters/metadata-db-postgres.js';
 import { type DbConfig, dbSchema } from '../../functions/core/config.js';
-import type { DbObservation, SchedulerRow } from '../../functions/core/model.js';
+import type { DbObservation } from '../../functions/core/model.js';
 import type { MetadataDb } from '../../functions/core/ports.js';
 import { airflowJobDdl, airflowJobTable } from '../../local/airflow-schema.js';
+import { expectAge, type JobSpec, ok, STALE, whichRowsCount } from './metadata-db.rows.js';
 import { closedPort, faultProxy, hungServer, requireService, type ServiceSettings, type TempPostgres, tempPostgres } from '../helpers/services.js';
 
 /**
@@ -18,8 +19,6 @@ import { closedPort, faultProxy, hungServer, requireService, type ServiceSetting
 let base: ServiceSettings;
 let tmp: TempPostgres;
 const opened: MetadataDb[] = [];
-
-const STALE = 30;
 
 const config = (over: Record<string, unknown> = {}): DbConfig =>
   dbSchema.parse({
@@ -39,16 +38,6 @@ const adapter = (over: Record<string, unknown> = {}, warn?: (m: string) => void)
   return db;
 };
 
-interface JobSpec {
-  hostname: string | null;
-  /** Heartbeat age by the DB's clock; null = NULL heartbeat; negative = in the future. */
-  age: number | null;
-  state?: string | null;
-  jobType?: string;
-  ended?: boolean;
-  table?: string;
-}
-
 const insert = async (spec: JobSpec): Promise<number> => {
   const result = await tmp.client.query<{ id: number }>(
     `INSERT INTO ${spec.table ?? 'job'} (job_type, state, hostname, start_date, latest_heartbeat, end_date, executor_class, unixname)
@@ -57,11 +46,6 @@ const insert = async (spec: JobSpec): Promise<number> => {
     [spec.jobType ?? 'SchedulerJob', spec.state === undefined ? 'running' : spec.state, spec.hostname, spec.age, spec.ended ?? false],
   );
   return result.rows[0]!.id;
-};
-
-const ok = (obs: DbObservation) => {
-  if (obs.status !== 'ok') throw new Error(`expected ok, got unreachable: ${obs.reason}`);
-  return obs;
 };
 
 const unreachable = (obs: DbObservation): string => {
@@ -85,13 +69,6 @@ const adapterPids = async (): Promise<number[]> => {
     APPLICATION_NAME,
   ]);
   return result.rows.map((r) => r.pid);
-};
-
-const expectAge = (row: SchedulerRow | undefined, age: number) => {
-  expect(row).toBeDefined();
-  // Measured a moment after the insert: never less, and only a little more.
-  expect(row!.ageSeconds).toBeGreaterThanOrEqual(age - 0.001);
-  expect(row!.ageSeconds).toBeLessThan(age + 5);
 };
 
 /**
@@ -154,100 +131,7 @@ afterEach(async () => {
 });
 
 describe('MetadataDb (PostgreSQL): which rows count', () => {
-  it('reports a fresh running row with its DB-clock age, id and UTC heartbeat', async () => {
-    const id = await insert({ hostname: 'sched-a', age: 12 });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a', 'sched-b'], staleAfterSeconds: STALE }));
-    const row = obs.rows['sched-a'];
-    expectAge(row, 12);
-    expect(row).toMatchObject({ jobId: id, hostname: 'sched-a', state: 'running', freshRows: 1, latestHeartbeat: await heartbeatText(id) });
-    expect(obs.rows['sched-b']).toBeUndefined();
-    expect(obs.foreign).toEqual([]);
-  });
-
-  it('reports a stale row with its age and no fresh rows', async () => {
-    await insert({ hostname: 'sched-a', age: 100 });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expectAge(obs.rows['sched-a'], 100);
-    expect(obs.rows['sched-a']!.freshRows).toBe(0);
-  });
-
-  it('ignores success rows, with or without end_date', async () => {
-    await insert({ hostname: 'sched-a', age: 3, state: 'success', ended: true });
-    await insert({ hostname: 'sched-b', age: 3, state: 'success' });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a', 'sched-b'], staleAfterSeconds: STALE }));
-    expect(obs.rows).toEqual({});
-  });
-
-  it("counts a 'failed' row with end_date NULL (a woken scheduler) as live and fresh, and a NULL state too", async () => {
-    const failed = await insert({ hostname: 'sched-a', age: 4, state: 'failed' });
-    const nullState = await insert({ hostname: 'sched-b', age: 6, state: null });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a', 'sched-b'], staleAfterSeconds: STALE }));
-    expect(obs.rows['sched-a']).toMatchObject({ jobId: failed, state: 'failed', freshRows: 1 });
-    expect(obs.rows['sched-b']).toMatchObject({ jobId: nullState, state: null, freshRows: 1 });
-  });
-
-  it('ignores rows with end_date set, whatever their state', async () => {
-    await insert({ hostname: 'sched-a', age: 2, state: 'running', ended: true });
-    await insert({ hostname: 'sched-a', age: 2, state: 'failed', ended: true });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expect(obs.rows['sched-a']).toBeUndefined();
-  });
-
-  it('picks the newest of several live rows per host and counts the fresh ones', async () => {
-    await insert({ hostname: 'sched-a', age: 50 });
-    await insert({ hostname: 'sched-a', age: 4, state: 'failed' });
-    const newest = await insert({ hostname: 'sched-a', age: 2 });
-    await insert({ hostname: 'sched-a', age: 20 });
-    await insert({ hostname: 'sched-a', age: 1, state: 'success', ended: true });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expect(obs.rows['sched-a']).toMatchObject({ jobId: newest, state: 'running', freshRows: 3 });
-    expectAge(obs.rows['sched-a'], 2);
-  });
-
-  it('ignores NULL heartbeats', async () => {
-    await insert({ hostname: 'sched-a', age: null });
-    const older = await insert({ hostname: 'sched-b', age: 40 });
-    await insert({ hostname: 'sched-b', age: null });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a', 'sched-b'], staleAfterSeconds: STALE }));
-    expect(obs.rows['sched-a']).toBeUndefined();
-    expect(obs.rows['sched-b']).toMatchObject({ jobId: older });
-  });
-
-  it('ignores other job types and rows older than the lookback window', async () => {
-    await insert({ hostname: 'sched-a', age: 1, jobType: 'LocalTaskJob' });
-    await insert({ hostname: 'sched-a', age: 1, jobType: 'TriggererJob' });
-    await insert({ hostname: 'sched-b', age: 7200 });
-    const obs = ok(await adapter({ lookbackSeconds: 3600 }).observe({ hostnames: ['sched-a', 'sched-b'], staleAfterSeconds: STALE }));
-    expect(obs.rows).toEqual({});
-  });
-
-  it('reports a fresh foreign host and not a stale one', async () => {
-    await insert({ hostname: 'sched-a', age: 3 });
-    const foreign = await insert({ hostname: 'rogue', age: 5 });
-    await insert({ hostname: 'rogue', age: 9, state: 'failed' });
-    await insert({ hostname: 'old-rogue', age: 31 });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expect(obs.foreign).toHaveLength(1);
-    expect(obs.foreign[0]).toMatchObject({ jobId: foreign, hostname: 'rogue', freshRows: 2 });
-    expect(Object.keys(obs.rows)).toEqual(['sched-a']);
-  });
-
-  it('gives a heartbeat in the future a negative age (scheduler clock ahead)', async () => {
-    await insert({ hostname: 'sched-a', age: -40 });
-    const obs = ok(await adapter().observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expectAge(obs.rows['sched-a'], -40);
-    expect(obs.rows['sched-a']!.freshRows).toBe(1);
-  });
-
-  it('skips a row without hostname and says so', async () => {
-    await insert({ hostname: null, age: 2 });
-    const kept = await insert({ hostname: 'sched-a', age: 3 });
-    const warn = vi.fn();
-    const obs = ok(await adapter({}, warn).observe({ hostnames: ['sched-a'], staleAfterSeconds: STALE }));
-    expect(obs.rows['sched-a']).toMatchObject({ jobId: kept });
-    expect(obs.foreign).toEqual([]);
-    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/no hostname/));
-  });
+  whichRowsCount({ adapter, insert, heartbeatText });
 
   it('reads a table in another schema with a table prefix', async () => {
     await tmp.client.query('CREATE SCHEMA "Airflow_Alt"');
