@@ -171,6 +171,8 @@ class LocalCluster {
   #lastRecordVersion = -1;
   #manualSeq = 0;
   #hung = new Map<string, number>();
+  /** The harness's own view of the record (sampler, soak), past the watchdogs' DynamoDB proxy. */
+  readonly #store: DynamoRecordStore;
 
   private constructor(
     private readonly opts: ClusterOptions,
@@ -187,6 +189,7 @@ class LocalCluster {
     timings: Timings,
     timelineConfig: TimelineConfig,
   ) {
+    this.#store = new DynamoRecordStore({ client: dynamo.client, tableName: dynamo.tableName });
     this.nodes = nodes;
     this.settings = settings;
     this.timings = timings;
@@ -341,7 +344,7 @@ class LocalCluster {
 
   #startSampler(): void {
     const period = this.opts.sampleMs ?? 250;
-    const store = new DynamoRecordStore({ client: this.dynamo.client, tableName: this.dynamo.tableName });
+    const store = this.#store;
     const clusterName = String(this.settings.cluster.clusterName);
     const tick = async (): Promise<void> => {
       if (this.#sampling || this.#stopped) return;
@@ -548,7 +551,7 @@ class LocalCluster {
 
   // ---- faults -------------------------------------------------------------------------------
 
-  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean, recoveryExtraSeconds?: number): void {
+  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean): void {
     this.record({
       t: Date.now(),
       type: 'fault',
@@ -556,7 +559,6 @@ class LocalCluster {
       detail,
       ...(node === undefined ? {} : { node }),
       ...(expectRecovery === undefined ? {} : { expectRecovery }),
-      ...(recoveryExtraSeconds === undefined || recoveryExtraSeconds === 0 ? {} : { recoveryExtraSeconds }),
     });
   }
 
@@ -584,7 +586,7 @@ class LocalCluster {
 
   /** The record as DynamoDB holds it, read directly (never through the watchdogs' proxy, so during an outage too). */
   readRecord(): Promise<StoredRecord> {
-    return new DynamoRecordStore({ client: this.dynamo.client, tableName: this.dynamo.tableName }).read(String(this.settings.cluster.clusterName));
+    return this.#store.read(String(this.settings.cluster.clusterName));
   }
 
   node(idOrHost: string): SimNodeHandle {
@@ -602,20 +604,20 @@ class LocalCluster {
   }
 
   /** SIGKILL of the scheduler's main process: its children stay (orphans), its row stays `running`. */
-  crash(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
+  crash(nodeId: string, expectRecovery = true): void {
     const pid = this.mainPid(nodeId);
     if (pid === undefined) throw new Error(`crash: no scheduler runs on ${nodeId}`);
     process.kill(pid, 'SIGKILL');
-    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, recoveryExtraSeconds);
+    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
   }
 
   /** SIGSTOP of the scheduler's main process: alive, but no heartbeat. */
-  hang(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
+  hang(nodeId: string, expectRecovery = true): void {
     const pid = this.mainPid(nodeId);
     if (pid === undefined) throw new Error(`hang: no scheduler runs on ${nodeId}`);
     process.kill(pid, 'SIGSTOP');
     this.#hung.set(nodeId, pid);
-    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, recoveryExtraSeconds);
+    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
   }
 
   unhang(nodeId: string): void {
@@ -626,12 +628,12 @@ class LocalCluster {
   }
 
   /** The host is gone: absent from SSM, every process on it killed, its DB connections cut. */
-  loseNode(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
+  loseNode(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
     this.ssm.setReachability(nodeId, 'lost');
     n.proxy.setMode('refuse');
     this.#systemctl(n, ['fake-kill-all']);
-    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery, recoveryExtraSeconds);
+    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery);
   }
 
   /** The host is back (rebooted): empty process table, same disk. */
@@ -654,11 +656,11 @@ class LocalCluster {
   }
 
   /** Network partition of one node: neither the DB nor SSM reach it; its scheduler keeps running. */
-  partition(nodeId: string, expectRecovery = true, recoveryExtraSeconds?: number): void {
+  partition(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
     n.proxy.setMode('refuse');
     this.ssm.setReachability(nodeId, 'offline');
-    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery, recoveryExtraSeconds);
+    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery);
   }
 
   heal(nodeId: string): void {

@@ -319,14 +319,6 @@ const formatReport = (tl: Timeline, r: InvariantReport): string[] => [
   `Must-change-nothing faults checked: ${r.noChangeChecked}`,
 ];
 
-/** A slice of a timeline (for checking one scenario of a longer run). */
-const sliceTimeline = (tl: Timeline, from: number, to: number): Timeline => ({
-  config: tl.config,
-  startedAt: tl.startedAt,
-  events: tl.events.filter((e) => e.t >= from && e.t <= to),
-});
-
-export type { DuplicateWindow, InvariantOptions, InvariantReport, RecoveryMeasure, Violation };
 /** Linear-interpolated quantile (q in 0…1); NaN for no samples. */
 const quantile = (xs: readonly number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -337,4 +329,12 @@ const quantile = (xs: readonly number[], q: number): number => {
   return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
 };
 
+/** A slice of a timeline (for checking one scenario of a longer run). */
+const sliceTimeline = (tl: Timeline, from: number, to: number): Timeline => ({
+  config: tl.config,
+  startedAt: tl.startedAt,
+  events: tl.events.filter((e) => e.t >= from && e.t <= to),
+});
+
+export type { DuplicateWindow, InvariantOptions, InvariantReport, RecoveryMeasure, Violation };
 export { allowanceCap, checkInvariants, duplicateWindows, formatAllowances, formatReport, outageWindows, quantile, recoveredAt, sliceTimeline };

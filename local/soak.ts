@@ -16,6 +16,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { repoRoot } from './build.js';
 import { type LocalCluster as Cluster, FAST_TIMINGS, LocalCluster, type Timings, type WatchdogProcess } from './cluster.js';
 import type { EndpointFaults } from './ssm-endpoint.js';
@@ -212,7 +213,6 @@ const describeStep = (s: SoakStep): string => {
 
 // ---- running it --------------------------------------------------------------------------------
 
-const SOAK_TIMINGS: Timings = FAST_TIMINGS;
 
 interface SoakOptions {
   readonly faults: number;
@@ -747,7 +747,7 @@ class Soak {
 const runSoak = async (opts: SoakOptions): Promise<SoakReport> => {
   const started = Date.now();
   const log = opts.log ?? (() => {});
-  const timings: Timings = { ...SOAK_TIMINGS, ...opts.timings };
+  const timings: Timings = { ...FAST_TIMINGS, ...opts.timings };
   const schedule = planSoak(opts.faults, opts.seed, timings.staleAfterSeconds);
   const spares = planSpares(opts.faults, opts.seed, timings.staleAfterSeconds);
   const sparesRun: SoakStep[] = [];
@@ -885,26 +885,39 @@ const formatSoakReport = (r: SoakReport): string[] => {
 
 // ---- CLI ---------------------------------------------------------------------------------------
 
+const USAGE = 'usage: npm run soak -- --faults N --seed S [--db mysql://…|postgres://…] [--out DIR] [--verbose]\n';
+
 const main = async (): Promise<void> => {
-  const args = process.argv.slice(2);
-  const flag = (name: string): string | undefined => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: npm run soak -- --faults N --seed S [--db mysql://…|postgres://…] [--out DIR] [--verbose]\n');
+  let values: { faults?: string; seed?: string; db?: string; out?: string; verbose?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        faults: { type: 'string' },
+        seed: { type: 'string' },
+        db: { type: 'string' },
+        out: { type: 'string' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
     return;
   }
-  const faults = Number(flag('--faults') ?? 50);
-  const seed = Number(flag('--seed') ?? Date.now() % 100_000);
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const faults = Number(values.faults ?? 50);
+  const seed = Number(values.seed ?? Date.now() % 100_000);
   if (!Number.isInteger(faults) || faults < 1 || !Number.isInteger(seed)) {
     process.stderr.write('--faults must be a positive integer and --seed an integer\n');
     process.exitCode = 2;
     return;
   }
-  const db = flag('--db');
-  const out = flag('--out');
-  const verbose = args.includes('--verbose');
+  const { db, out } = values;
+  const verbose = values.verbose === true;
   process.stdout.write(`${commandOf(faults, seed, db)}\n`);
   const report = await runSoak({
     faults,
@@ -927,4 +940,4 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
 }
 
 export type { SoakFaultKind, SoakOptions, SoakReport, SoakStep };
-export { formatSoakReport, planSoak, planSpares, runSoak, SOAK_FAULT_KINDS, SOAK_TIMINGS };
+export { formatSoakReport, planSoak, planSpares, runSoak, SOAK_FAULT_KINDS };
