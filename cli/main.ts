@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import type { StatusView } from '../functions/core/engine.js';
+import type { StatusView } from '../functions/core/status-view.js';
 import type { Verdict } from '../functions/core/model.js';
 import type { Response } from '../functions/runtime/app.js';
 import { type Command, helpText, parseCli } from './args.js';

@@ -1,4 +1,4 @@
-import type { NodeStatus, StatusView } from '../functions/core/engine.js';
+import type { NodeStatus, StatusView } from '../functions/core/status-view.js';
 import type { Action, Verdict } from '../functions/core/model.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { ClusterConfig } from './config.js';
-import { addFailure, label, pushHistory, WATCHDOG_CALLER } from './decide.js';
+import { addFailure, label, pushHistory, WATCHDOG_CALLER } from './bookkeeping.js';
 import type { Action, CommandOutcome, HistoryEvent, RecordState } from './model.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderChange, renderError, renderHistory, renderReconcile, renderStatus, type TickSummary, visibleText } from '../../cli/render.js';
-import type { NodeStatus, StatusView } from '../../functions/core/engine.js';
+import type { NodeStatus, StatusView } from '../../functions/core/status-view.js';
 
 /**
  * Golden files for the human output (test/cli/golden/*.txt). Regenerate after an intended change with

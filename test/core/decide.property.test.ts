@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ClusterConfig, parseClusterConfig } from '../../functions/core/config.js';
-import { decide, isBanned, planManualFailover } from '../../functions/core/decide.js';
+import { isBanned } from '../../functions/core/bookkeeping.js';
+import { decide } from '../../functions/core/decide.js';
+import { planManualFailover } from '../../functions/core/manual.js';
 import { RefusedError } from '../../functions/core/errors.js';
 import type {
   Action,

@@ -2,12 +2,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type ClusterConfig, parseClusterConfig } from '../../functions/core/config.js';
-import { decide, planManualFailover, planPause, planResume } from '../../functions/core/decide.js';
+import { decide } from '../../functions/core/decide.js';
+import { planManualFailover, planPause, planResume } from '../../functions/core/manual.js';
 import { errorMessage, RefusedError } from '../../functions/core/errors.js';
 import type { Action, CommandOutcome, Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
 import { applyOutcome, applySkippedStart, blockingStop, describeOutcome } from '../../functions/core/outcomes.js';
-import { recordLines, renderDecision } from '../../functions/core/render.js';
+import { recordLines, renderDecision } from './render.js';
 
 /**
  * Loads the Pacemaker-style scenario files of test/scenarios (see its README): one JSON input per

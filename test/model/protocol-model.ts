@@ -46,7 +46,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClusterConfig } from '../../functions/core/config.js';
-import { decide, planManualFailover } from '../../functions/core/decide.js';
+import { decide } from '../../functions/core/decide.js';
+import { planManualFailover } from '../../functions/core/manual.js';
 import { type EngineDeps, observe, runManual, runTick, type TickReport } from '../../functions/core/engine.js';
 import { RefusedError } from '../../functions/core/errors.js';
 import type { CommandOutcome, DbObservation, Observation, Plan, RecordState, SchedulerRow, StoredRecord } from '../../functions/core/model.js';

@@ -1,5 +1,5 @@
-import type { ClusterConfig } from './config.js';
-import type { Observation, Plan, RecordState, SchedulerRow } from './model.js';
+import type { ClusterConfig } from '../../functions/core/config.js';
+import type { Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
 
 /**
  * A human-readable summary of one decision, in the spirit of Pacemaker's scheduler `.summary` files:

@@ -1,0 +1,145 @@
+import { ageText, event, isBanned, label } from '../bookkeeping.js';
+import type { ClusterConfig } from '../config.js';
+import type { Action, AlarmKind, HistoryEvent, NodeRef, Observation, PendingStart, RecordState, SchedulerRow, Verdict } from '../model.js';
+import type { ClusterView } from '../view.js';
+
+/**
+ * The rule framework (in the manner of cdk-nag: an ordered list of small, named, pure rules) and the
+ * action builders the rules share. A rule looks at the context and either decides (fills the draft and
+ * returns true) or passes (returns false) to the next rule.
+ */
+
+interface RuleContext {
+  readonly config: ClusterConfig;
+  readonly obs: Observation;
+  readonly view: ClusterView;
+  /** Pending starts still within startupGraceSeconds, after bookkeeping. */
+  readonly inGrace: readonly PendingStart[];
+  readonly now: number;
+  readonly byId: ReadonlyMap<string, NodeRef>;
+}
+
+interface DecisionCounts {
+  failovers: number;
+  restarts: number;
+  duplicateStops: number;
+  suppressed: number;
+  noCandidate: number;
+}
+
+/** The decision being built for one tick; rules mutate it, decide() turns it into an immutable Plan. */
+interface PlanDraft {
+  state: RecordState;
+  actions: Action[];
+  reasons: string[];
+  events: HistoryEvent[];
+  alarms: AlarmKind[];
+  verdict: Verdict;
+  counts: DecisionCounts;
+  /** Within staleAfterSeconds of the end of a DB outage: stale heartbeats prove nothing, start nothing. */
+  hold: boolean;
+}
+
+interface Rule {
+  /** Stable name, shown in the tick log and the docs. */
+  readonly id: string;
+  /** Where docs/design.md states the rule. */
+  readonly implements: string;
+  readonly apply: (ctx: RuleContext, d: PlanDraft) => boolean;
+}
+
+/** Runs the rules in order; the first that decides ends the list. Returns its id. */
+const applyRules = (rules: readonly Rule[], ctx: RuleContext, d: PlanDraft): string | undefined => {
+  for (const rule of rules) if (rule.apply(ctx, d)) return rule.id;
+  return undefined;
+};
+
+const emptyCounts = (): DecisionCounts => ({ failovers: 0, restarts: 0, duplicateStops: 0, suppressed: 0, noCandidate: 0 });
+
+const stop = (node: NodeRef, epoch: number, purpose: Action['purpose'], reason: string): Action => ({
+  kind: 'stop',
+  nodeId: node.id,
+  hostname: node.hostname,
+  epoch,
+  purpose,
+  reason,
+});
+
+/**
+ * Actions to start a scheduler on `node`. A live row with a stale heartbeat may be a hung process, which
+ * `systemctl start` would leave in place, so it is stopped first.
+ */
+const startOn = (
+  node: NodeRef,
+  row: SchedulerRow | undefined,
+  epoch: number,
+  purpose: Action['purpose'],
+  reason: string,
+  requires: { ids: readonly string[]; proceedIfUnreachable: boolean } = { ids: [], proceedIfUnreachable: false },
+): Action[] => {
+  const clear = row !== undefined;
+  const requiresStopped = clear ? [...requires.ids, node.id] : [...requires.ids];
+  return [
+    ...(clear ? [stop(node, epoch, 'clear-stale', `clear the stale scheduler on ${label(node)} (job ${row.jobId}, ${ageText(row)}) before starting`)] : []),
+    {
+      kind: 'start',
+      nodeId: node.id,
+      hostname: node.hostname,
+      epoch,
+      purpose,
+      reason,
+      ...(requiresStopped.length > 0 ? { requiresStopped } : {}),
+      ...(requires.proceedIfUnreachable ? { proceedIfUnreachable: true } : {}),
+    },
+  ];
+};
+
+/** Stops first, then starts, keeping each group's order. */
+const ordered = (actions: readonly Action[]): Action[] => [...actions.filter((a) => a.kind === 'stop'), ...actions.filter((a) => a.kind === 'start')];
+
+const raiseAlarm = (d: PlanDraft, kind: 'no-candidate' | 'suppressed', reason: string, now: number): void => {
+  d.alarms.push(kind);
+  d.verdict = kind;
+  d.reasons.push(reason);
+  if (kind === 'suppressed') d.counts.suppressed = 1;
+  else d.counts.noCandidate = 1;
+  // Write the alarm once, not every tick, so a long outage does not cost a write per tick.
+  if (d.state.lastAlarm?.kind !== kind) {
+    d.state = { ...d.state, lastAlarm: { kind, at: now, reason } };
+    d.events.push(event(now, kind, undefined, d.state.epoch, reason));
+  }
+};
+
+/** Next node in priority order after `afterId` (wrapping), Online and not banned. */
+const nextCandidate = (
+  config: ClusterConfig,
+  obs: Observation,
+  state: RecordState,
+  afterId: string | undefined,
+  now: number,
+  exclude: ReadonlySet<string>,
+): NodeRef | undefined => {
+  const n = config.nodes.length;
+  const start = afterId === undefined ? -1 : config.nodes.findIndex((x) => x.id === afterId);
+  for (let k = 1; k <= n; k++) {
+    const node = config.nodes[(start + k + n) % n];
+    if (node === undefined || exclude.has(node.id)) continue;
+    if (obs.reachability[node.id] === 'Online' && !isBanned(state, node.id, now)) return node;
+  }
+  return undefined;
+};
+
+const whyNotCandidate = (config: ClusterConfig, obs: Observation, state: RecordState, now: number): string =>
+  config.nodes.map((n) => `${n.id} ${isBanned(state, n.id, now) ? 'banned' : (obs.reachability[n.id] ?? 'absent')}`).join(', ');
+
+/** Stops the schedulers still running on nodes removed from the configuration. */
+const stopRemoved = (ctx: RuleContext, d: PlanDraft, epoch: number): void => {
+  for (const n of ctx.view.removedHealthy) {
+    const why = `stop the scheduler on ${label(n)}: node removed from configuration`;
+    d.actions.push(stop(n, epoch, 'stop-removed', why));
+    d.events.push(event(ctx.now, 'stop-removed', n.id, epoch, why));
+  }
+};
+
+export { applyRules, emptyCounts, nextCandidate, ordered, raiseAlarm, startOn, stop, stopRemoved, whyNotCandidate };
+export type { DecisionCounts, PlanDraft, Rule, RuleContext };
