@@ -235,6 +235,7 @@ class LocalCluster {
         clusterName,
         nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
         staleAfterSeconds: timings.staleAfterSeconds,
+        heartbeatSeconds: timings.heartbeatSec,
         checkIntervalSeconds: timings.checkIntervalSeconds,
         commandTimeoutSeconds: timings.commandTimeoutSeconds,
         startupGraceSeconds: timings.startupGraceSeconds,

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { CommandOutcome, Reachability } from '../core/model.js';
 import { NODE_EXIT, NODE_PARAM_PATTERNS, NODE_PARAMS } from '../core/node-protocol.js';
-import type { Clock, CommandRequest, Fleet, ReachabilityResult } from '../core/ports.js';
+import type { Clock, CommandRequest, Fleet, ReachabilityResult, RunOptions } from '../core/ports.js';
 
 /**
  * The `Fleet` port over SSM Run Command (SPEC §4.1, §4.3, §7). Commands go to the project's own Command
@@ -299,10 +299,11 @@ class SsmFleet implements Fleet {
     return { ok: true, nodes };
   }
 
-  async run(request: CommandRequest): Promise<CommandOutcome> {
+  async run(request: CommandRequest, options: RunOptions = {}): Promise<CommandOutcome> {
     const { kind, nodeId, epoch } = request;
     const started = this.#clock.now();
-    const deadline = started + this.#boundMs;
+    const boundMs = Math.min(this.#boundMs, options.boundMs ?? this.#boundMs);
+    const deadline = started + boundMs;
     const done = (draft: OutcomeDraft): CommandOutcome => ({ ...draft, durationMs: Math.max(0, this.#clock.now() - started) });
 
     const epochText = String(epoch);
@@ -314,7 +315,7 @@ class SsmFleet implements Fleet {
       DocumentName: this.#documents[kind],
       InstanceIds: [nodeId],
       Parameters: { [NODE_PARAMS.epoch]: [epochText], [NODE_PARAMS.unitName]: [this.#unitName] },
-      TimeoutSeconds: Math.max(SSM_MIN_TIMEOUT_SECONDS, Math.ceil(this.#boundMs / 1000)),
+      TimeoutSeconds: Math.max(SSM_MIN_TIMEOUT_SECONDS, Math.ceil(boundMs / 1000)),
       Comment: request.comment.slice(0, 100),
       ...(this.#logGroup === undefined ? {} : { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: this.#logGroup } }),
     };
@@ -339,6 +340,8 @@ class SsmFleet implements Fleet {
       const note = isAmbiguous(e) ? ' (not retried: SendCommand has no idempotency token, so the command may or may not have been queued)' : '';
       return done({ status: 'failed', exitCode: null, stderrTail: `SendCommand failed: ${what}${note}` });
     }
+
+    if (options.onSent !== undefined) await options.onSent(commandId);
 
     // The last meaningful reading decides the timeout's phase; throttling leaves it unchanged.
     let last: Reading | undefined;
@@ -365,7 +368,7 @@ class SsmFleet implements Fleet {
       }
     }
 
-    const bound = `${this.#boundMs / 1000} s`;
+    const bound = `${boundMs / 1000} s`;
     const throttleNote = throttled > 0 ? `; ${throttled} poll(s) throttled` : '';
     if (last?.kind === 'waiting' && last.phase === 'delivery') {
       const cancel = await this.#cancel(commandId, nodeId);

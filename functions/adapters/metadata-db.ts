@@ -122,6 +122,13 @@ const classify = (err: unknown): string => {
   return 'failed';
 };
 
+/** Failures an outage causes and that end with it; a wrong password or a missing table does not. */
+const TRANSIENT_FAILURES = new Set(['timed out', 'connection refused', 'connection lost', 'failed']);
+const isTransient = (err: unknown): boolean => {
+  if (err instanceof PhaseError && err.phase === 'password') return false;
+  return TRANSIENT_FAILURES.has(classify(err instanceof PhaseError ? err.cause : err));
+};
+
 const REASON_MAX = 400;
 
 /** Replaces every occurrence of a secret (raw and URL-encoded) with `***`. */
@@ -255,7 +262,11 @@ class SqlMetadataDb implements MetadataDb {
       abandoned.value = true;
       attempt.catch(() => undefined);
       this.#drop();
-      return { status: 'unreachable', reason: describeFailure(this.#label, err, [this.#config.password, this.#lastPassword]) };
+      return {
+        status: 'unreachable',
+        reason: describeFailure(this.#label, err, [this.#config.password, this.#lastPassword]),
+        transient: isTransient(err),
+      };
     } finally {
       clearTimeout(timer);
     }

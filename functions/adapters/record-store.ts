@@ -53,6 +53,7 @@ const itemSchema = z
     restartAttempts: count,
     nodes: z.array(z.object({ id: text, hostname: text }).strict()),
     lastAlarm: z.object({ kind: text, at: time, reason: text }).strict().optional(),
+    /** Written by versions before liveness from evidence (the post-outage hold); read and dropped. */
     dbOutage: z.object({ since: time, endedAt: time.optional() }).strict().optional(),
   })
   .strict()
@@ -145,11 +146,10 @@ const buildItem = (clusterName: string, version: number, next: RecordState, leas
   restartAttempts: next.restartAttempts,
   nodes: next.nodes.map(({ id, hostname }) => ({ id, hostname })),
   lastAlarm: next.lastAlarm === undefined ? undefined : { kind: next.lastAlarm.kind, at: next.lastAlarm.at, reason: cap(next.lastAlarm.reason) },
-  dbOutage: next.dbOutage === undefined ? undefined : { since: next.dbOutage.since, ...(next.dbOutage.endedAt === undefined ? {} : { endedAt: next.dbOutage.endedAt }) },
 });
 
 const toRecord = (clusterName: string, item: Item): StoredRecord => {
-  const { pk: _pk, ...rest } = item;
+  const { pk: _pk, dbOutage: _dropped, ...rest } = item;
   return { clusterName, ...rest };
 };
 

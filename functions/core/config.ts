@@ -36,6 +36,11 @@ const clusterSchema = z
     mode: z.enum(['single', 'multi']).default('single').describe('`single`: exactly one scheduler; `multi`: keep `desiredSchedulers` healthy (Airflow 2+ on PostgreSQL / MySQL 8).'),
     desiredSchedulers: z.number().int().min(1).default(1).describe('Only in `multi`: 1 ≤ n ≤ number of nodes.'),
     staleAfterSeconds: durationSeconds().default(30).describe("Heartbeat age beyond which a scheduler is not healthy (Airflow's `scheduler_health_check_threshold`). At least 15."),
+    heartbeatSeconds: durationSeconds()
+      .default(5)
+      .describe(
+        "Airflow's `scheduler_heartbeat_sec`. A stale scheduler is restarted only on evidence: its unit reported failed/inactive, or its heartbeat unchanged over 2.25 × this with the DB reachable.",
+      ),
     startupGraceSeconds: durationSeconds().default(120).describe('How long a started scheduler may take to write its first fresh heartbeat. At least checkIntervalSeconds.'),
     restartInPlaceAttempts: z.number().int().min(0).default(1).describe('Restarts on the same reachable node before moving elsewhere.'),
     banAfterFailures: z.number().int().min(1).default(3).describe("Failed starts on a node before it is banned (Pacemaker's `migration-threshold`)."),
@@ -197,6 +202,12 @@ const clusterProblems = (c: ClusterConfig): string[] => {
     if (c.commandTimeoutSeconds < 30) {
       problems.push(`commandTimeoutSeconds: SSM accepts at least 30 (got ${c.commandTimeoutSeconds})`);
     }
+  }
+  const staleTooShort = !c.compressedTimings && c.staleAfterSeconds < 15;
+  if (!staleTooShort && c.staleAfterSeconds <= 2 * c.heartbeatSeconds) {
+    problems.push(
+      `staleAfterSeconds: must exceed two heartbeats (2 × heartbeatSeconds = ${2 * c.heartbeatSeconds}): a healthy Airflow 2.5–2.7 or 3.x scheduler's stored heartbeat is up to two beats old (got ${c.staleAfterSeconds})`,
+    );
   }
   if (c.leaseSeconds < c.commandTimeoutSeconds + 15) {
     problems.push(

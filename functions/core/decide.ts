@@ -21,7 +21,6 @@ const settleRecord = (
   view: ClusterView,
   config: ClusterConfig,
   now: number,
-  hold: boolean,
 ): { state: RecordState; inGrace: PendingStart[]; events: HistoryEvent[]; reasons: string[] } => {
   const events: HistoryEvent[] = [];
   const reasons: string[] = [];
@@ -38,8 +37,7 @@ const settleRecord = (
     if (node === undefined) continue;
     if (healthyIds.has(p.nodeId)) {
       reasons.push(`start on ${label(node)} came up after ${secs(now - p.issuedAt)}`);
-    } else if (hold || now - p.issuedAt < config.startupGraceSeconds * 1000) {
-      // Right after a DB outage a started scheduler may simply not have been able to write yet.
+    } else if (now - p.issuedAt < config.startupGraceSeconds * 1000) {
       inGrace.push(p);
     } else {
       const why = `start on ${label(node)} issued ${secs(now - p.issuedAt)} ago wrote no fresh heartbeat within startupGraceSeconds (${config.startupGraceSeconds} s)`;
@@ -69,41 +67,20 @@ const settleRecord = (
   };
 };
 
-/**
- * The outage bookkeeping: remember when a tick first saw the DB down, and when one first saw it back, so
- * the ticks after an outage do not take the heartbeats it froze for dead schedulers.
- */
-const trackOutage = (record: RecordState, dbUp: boolean, config: ClusterConfig, now: number): { state: RecordState; hold: boolean } => {
-  const o = record.dbOutage;
-  if (!dbUp) {
-    const starts = o === undefined || o.endedAt !== undefined;
-    return { state: starts ? { ...record, history: pushHistory(record.history, []), dbOutage: { since: now } } : record, hold: true };
-  }
-  if (o === undefined) return { state: record, hold: false };
-  const endedAt = o.endedAt ?? now;
-  if (now - endedAt < config.staleAfterSeconds * 1000) return { state: { ...record, dbOutage: { since: o.since, endedAt } }, hold: true };
-  const { dbOutage: _o, ...rest } = record;
-  return { state: rest, hold: false };
-};
-
 const zeroCounts = () => ({ healthy: 0, ...emptyCounts() });
 
 const decide = (obs: Observation, record: RecordState, config: ClusterConfig, now: number): Plan => {
   if (obs.db.status === 'unreachable') {
-    // Paused and observe ticks write nothing; otherwise the only write is the outage's start time.
-    const passive = config.enforcement === 'observe' || record.paused !== undefined;
-    const tracked = passive ? record : trackOutage(record, false, config, now).state;
     return {
       verdict: 'unknown',
       actions: [],
       reasons: [`metadata DB unreachable (${obs.db.reason}): no action; a DB outage is never a reason to fail over`],
       alarms: [],
-      ...(tracked === record ? {} : { next: tracked }),
       counts: zeroCounts(),
     };
   }
   const okObs = obs as OkObservation;
-  const view = viewCluster(okObs, record, config);
+  const view = viewCluster(okObs, record, config, now);
   const reachNote = obs.reachabilityError === undefined ? [] : [`SSM reachability unknown: ${obs.reachabilityError}`];
 
   if (record.paused !== undefined || config.enforcement === 'observe') {
@@ -120,10 +97,8 @@ const decide = (obs: Observation, record: RecordState, config: ClusterConfig, no
     };
   }
 
-  const outage = trackOutage(record, true, config, now);
-  const settled = settleRecord(outage.state, view, config, now, outage.hold);
+  const settled = settleRecord(record, view, config, now);
   const d: PlanDraft = {
-    hold: outage.hold,
     state: settled.state,
     actions: [],
     reasons: [...settled.reasons],

@@ -2,10 +2,13 @@ import type { ClusterConfig } from './config.js';
 import { decide } from './decide.js';
 import { planManualFailover, planPause, planResume } from './manual.js';
 import { type StatusView, statusView } from './status-view.js';
-import { RefusedError } from './errors.js';
-import type { Action, CommandOutcome, Observation, Plan, Reachability, RecordState, StoredRecord } from './model.js';
+import { errorMessage, RefusedError } from './errors.js';
+import { RecordUnavailableError } from './errors.js';
+import { type EvidenceNeed, evidenceNeeded, ReadingLog, unitProbeOf } from './evidence.js';
+import { livenessWindowSeconds } from './liveness.js';
+import type { Action, CommandOutcome, DbObservation, NodeRef, Observation, Plan, Reachability, RecordState, StoredRecord, UnitProbe } from './model.js';
 import { applyOutcome, applySkippedStart, blockingStop } from './outcomes.js';
-import type { Clock, Fleet, MetadataDb, RecordStore } from './ports.js';
+import type { Clock, Fleet, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
 import type { ManualRequest } from './requests.js';
 
 /**
@@ -45,13 +48,23 @@ interface TickReport {
   readonly durationMs: number;
 }
 
+const heartbeatQuery = (config: ClusterConfig) => ({ hostnames: config.nodes.map((n) => n.hostname), staleAfterSeconds: config.staleAfterSeconds });
+
+/**
+ * Reads the DB, the record and SSM reachability in parallel. Every reading is kept: when the record
+ * cannot be read, the DB reading still reaches the caller (RecordUnavailableError carries it).
+ */
 const observe = async (deps: EngineDeps, config: ClusterConfig): Promise<Observed> => {
   const ids = config.nodes.map((n) => n.id);
-  const [db, record, reach] = await Promise.all([
-    deps.db.observe({ hostnames: config.nodes.map((n) => n.hostname), staleAfterSeconds: config.staleAfterSeconds }),
+  const [dbResult, recordResult, reachResult] = await Promise.allSettled([
+    deps.db.observe(heartbeatQuery(config)),
     deps.store.read(config.clusterName),
     deps.fleet.reachability(ids),
   ]);
+  const observedAt = deps.clock.now();
+  // The adapters return outside failures as values; a throw here is a bug, reported as an outage.
+  const db: DbObservation = dbResult.status === 'fulfilled' ? dbResult.value : { status: 'unreachable', reason: `metadata DB adapter failed: ${errorMessage(dbResult.reason)}` };
+  const reach: ReachabilityResult = reachResult.status === 'fulfilled' ? reachResult.value : { ok: false, error: errorMessage(reachResult.reason) };
   let reachability: Record<string, Reachability> = {};
   let reachabilityError: string | undefined;
   if (reach.ok) reachability = { ...reach.nodes };
@@ -59,16 +72,72 @@ const observe = async (deps: EngineDeps, config: ClusterConfig): Promise<Observe
     reachabilityError = reach.error;
     reachability = Object.fromEntries(ids.map((id) => [id, 'unknown' as const]));
   }
+  const observation: Observation = { db, reachability, ...(reachabilityError === undefined ? {} : { reachabilityError }) };
+  if (recordResult.status === 'rejected') throw new RecordUnavailableError(recordResult.reason, observation, observedAt);
+  const record = recordResult.value;
   // Nodes removed from config but still in the record may need a stop: ask SSM about them too (rare).
   const extra = record.nodes.map((n) => n.id).filter((id) => !ids.includes(id));
   if (extra.length > 0 && reach.ok) {
     const more = await deps.fleet.reachability(extra);
     for (const id of extra) reachability[id] = more.ok ? (more.nodes[id] ?? 'absent') : 'unknown';
   }
+  return { observation: { ...observation, reachability }, record, observedAt };
+};
+
+/** How often a tick that found the DB down checks it again: half a heartbeat, between 0.25 and 2 s. */
+const dbRecheckMs = (config: ClusterConfig): number => Math.min(2000, Math.max(250, (config.heartbeatSeconds * 1000) / 2));
+
+/**
+ * The DB is down: keep checking it (one statement each time) until it answers or `until` comes, so
+ * that schedulers which exited with it are restarted seconds after it returns, not a tick later.
+ */
+const watchDb = async (deps: EngineDeps, config: ClusterConfig, observed: Observed, until: number): Promise<Observed> => {
+  for (;;) {
+    const wait = dbRecheckMs(config);
+    if (deps.clock.now() + wait > until) return observed;
+    await deps.clock.sleep(wait);
+    const db = await deps.db.observe(heartbeatQuery(config));
+    if (db.status === 'ok') return observe(deps, config);
+  }
+};
+
+/** Bound on one status command asked for liveness evidence: the window plus a little, within the command bound. */
+const probeBoundMs = (config: ClusterConfig): number =>
+  Math.min(config.commandTimeoutSeconds * 1000, Math.max(5000, livenessWindowSeconds(config.heartbeatSeconds) * 1000 + 2000));
+
+/**
+ * Gathers what the decision needs to tell dead from unseen: the unit state of stale intended-active
+ * nodes (status command) and, unless that already proves them dead, a second DB reading once the
+ * liveness window has passed.
+ */
+const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed: Observed, need: EvidenceNeed, log: ReadingLog): Promise<Observed> => {
+  const answers = await Promise.all(
+    need.probe.map(async (n) => {
+      const outcome = await deps.fleet.run(
+        { kind: 'status', nodeId: n.id, epoch: observed.record.epoch, comment: `watchdog ${config.clusterName} liveness status`.slice(0, 100) },
+        { boundMs: probeBoundMs(config) },
+      );
+      return [n.id, unitProbeOf(outcome)] as const;
+    }),
+  );
+  const units: Record<string, UnitProbe> = {};
+  for (const [id, probe] of answers) if (probe !== undefined) units[id] = probe;
+  const provenByUnit = (n: NodeRef): boolean => {
+    const u = units[n.id];
+    return u !== undefined && (!u.ok || u.report.unitState === 'failed' || u.report.unitState === 'inactive');
+  };
+  const withUnits: Observed = { ...observed, observation: { ...observed.observation, units } };
+  if (need.nodes.every(provenByUnit)) return withUnits;
+  const wait = need.reobserveAt - deps.clock.now();
+  if (wait > 0) await deps.clock.sleep(wait);
+  const db = await deps.db.observe(heartbeatQuery(config));
+  const observedAt = deps.clock.now();
+  log.add(db, observedAt);
+  const earlier = log.before(observedAt, livenessWindowSeconds(config.heartbeatSeconds) * 1000);
   return {
-    observation: { db, reachability, ...(reachabilityError === undefined ? {} : { reachabilityError }) },
-    record,
-    observedAt: deps.clock.now(),
+    ...withUnits,
+    observation: { ...withUnits.observation, db, ...(earlier === undefined ? {} : { earlier }) },
+    observedAt,
   };
 };
 
@@ -145,11 +214,38 @@ const commitAndAct = async (
   return { ...base, disposition: hasActions ? 'acted' : 'no-change', executed, durationMs: deps.clock.now() - started };
 };
 
-/** One tick. `dryRun` (or enforcement `dry-run`) plans and reports without writing or acting. */
-const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: { dryRun?: boolean } = {}): Promise<TickReport> => {
+interface TickOptions {
+  /** Plan and report, write and run nothing (also when enforcement is `dry-run`). */
+  readonly dryRun?: boolean;
+  /** This invocation's earlier DB readings (liveness evidence); a fresh log when absent. */
+  readonly readings?: ReadingLog;
+  /** Found the DB down (an outage, not a configuration error): keep checking it until this time (clock ms); absent = decide at once. */
+  readonly watchDbUntil?: number;
+}
+
+/** One tick. */
+const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOptions = {}): Promise<TickReport> => {
   const started = deps.clock.now();
-  const observed = await observe(deps, config);
-  const plan = decide(observed.observation, stripStored(observed.record), config, observed.observedAt);
+  const log = opts.readings ?? new ReadingLog();
+  let observed: Observed;
+  try {
+    observed = await observe(deps, config);
+  } catch (err) {
+    if (err instanceof RecordUnavailableError) log.add(err.observation.db, err.observedAt);
+    throw err;
+  }
+  if (observed.observation.db.status === 'unreachable' && observed.observation.db.transient === true && opts.watchDbUntil !== undefined) {
+    observed = await watchDb(deps, config, observed, opts.watchDbUntil);
+  }
+  log.add(observed.observation.db, observed.observedAt);
+  const state = stripStored(observed.record);
+  if (config.enforcement !== 'observe' && state.paused === undefined) {
+    const earlier = log.before(observed.observedAt, livenessWindowSeconds(config.heartbeatSeconds) * 1000);
+    if (earlier !== undefined) observed = { ...observed, observation: { ...observed.observation, earlier } };
+    const need = evidenceNeeded(observed.observation, state, config, log, observed.observedAt);
+    if (need !== undefined) observed = await gatherEvidence(deps, config, observed, need, log);
+  }
+  const plan = decide(observed.observation, state, config, observed.observedAt);
   if (opts.dryRun === true || config.enforcement === 'dry-run') {
     return { plan, observed, disposition: 'dry-run', executed: [], durationMs: deps.clock.now() - started };
   }
@@ -203,5 +299,5 @@ const runManual = async (
   }
 };
 
-export { commitAndAct, observe, runManual, runTick };
-export type { EngineDeps, Executed, ManualResult, Observed, TickReport };
+export { commitAndAct, dbRecheckMs, observe, probeBoundMs, runManual, runTick };
+export type { EngineDeps, Executed, ManualResult, Observed, TickOptions, TickReport };

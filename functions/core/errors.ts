@@ -1,3 +1,5 @@
+import type { Observation } from './model.js';
+
 /**
  * The watchdog's error hierarchy. Only configuration and request errors are thrown to callers;
  * outside-system failures (DB down, lost race, SSM timeout) are modelled as values by the adapters.
@@ -49,6 +51,21 @@ class ProtocolError extends WatchdogError {
   }
 }
 
+/**
+ * The record could not be read, so the tick cannot decide; the other readings it took travel with the
+ * error (the DB reading still feeds metrics and the liveness evidence of later ticks).
+ */
+class RecordUnavailableError extends WatchdogError {
+  constructor(
+    cause: unknown,
+    readonly observation: Observation,
+    readonly observedAt: number,
+  ) {
+    super(`record unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'RecordUnavailableError';
+  }
+}
+
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-export { ConfigError, errorMessage, InvalidRequestError, ProtocolError, RefusedError, WatchdogError };
+export { ConfigError, errorMessage, InvalidRequestError, ProtocolError, RecordUnavailableError, RefusedError, WatchdogError };

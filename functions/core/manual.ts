@@ -24,7 +24,7 @@ const planManualFailover = (obs: Observation, record: RecordState, config: Clust
   }
   const okObs: OkObservation =
     obs.db.status === 'ok' ? (obs as OkObservation) : { ...obs, db: { status: 'ok', rows: {}, foreign: [] } };
-  const c = viewCluster(okObs, record, config);
+  const c = viewCluster(okObs, record, config, now);
   const activeId = record.active[0];
   const active = config.nodes.find((n) => n.id === activeId);
   let target: NodeRef | undefined;

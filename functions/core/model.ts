@@ -24,16 +24,48 @@ type DbObservation =
       /** Rows with a fresh heartbeat whose hostname is not in the query's list. */
       readonly foreign: readonly SchedulerRow[];
     }
-  | { readonly status: 'unreachable'; readonly reason: string };
+  | {
+      readonly status: 'unreachable';
+      readonly reason: string;
+      /** An outage that may end any second (refused, cut, timed out), not a configuration error (password, table, TLS). */
+      readonly transient?: boolean;
+    };
 
 /** SSM's view of a node. `absent` = not registered (or stopped/terminated); `unknown` = SSM could not be asked. */
 type Reachability = 'Online' | 'ConnectionLost' | 'Inactive' | 'absent' | 'unknown';
+
+/** The part of a node's status-command answer (node/airflow-scheduler.sh) that liveness needs. */
+interface UnitReport {
+  /** systemd's word for the unit: active, activating, deactivating, failed, inactive, reloading, unknown. */
+  readonly unitState: string;
+  readonly running: boolean;
+  /** The epoch of the start permit on the node, or null when there is none. */
+  readonly permitEpoch: number | null;
+  /** Highest epoch the node has seen for this unit. */
+  readonly nodeEpoch: number | null;
+}
+
+/** A status command's answer: the report, or why there is none we can trust (never a guess). */
+type UnitProbe = { readonly ok: true; readonly report: UnitReport } | { readonly ok: false; readonly error: string };
+
+/** An earlier reading of the metadata DB in the same invocation, kept as liveness evidence. */
+interface EarlierReading {
+  readonly observedAt: number;
+  readonly rows: Readonly<Record<string, SchedulerRow>>;
+}
 
 interface Observation {
   readonly db: DbObservation;
   readonly reachability: Readonly<Record<string, Reachability>>;
   /** Why reachability is `unknown`, when SSM could not be asked. */
   readonly reachabilityError?: string;
+  /**
+   * Evidence for "dead, not merely unseen": a reading taken at least the liveness window earlier (the DB
+   * reachable then and now), to tell a heartbeat that does not advance from one that does.
+   */
+  readonly earlier?: EarlierReading;
+  /** Status-command answers of nodes whose heartbeat is stale, by node id. */
+  readonly units?: Readonly<Record<string, UnitProbe>>;
 }
 
 interface NodeRef {
@@ -102,11 +134,6 @@ interface RecordState {
   readonly nodes: readonly NodeRef[];
   /** Alarms raised by the last decision that changed state (no-candidate, suppressed), for the status view. */
   readonly lastAlarm?: { readonly kind: string; readonly at: number; readonly reason: string };
-  /**
-   * A metadata DB outage seen by a tick. Schedulers cannot write heartbeats while the DB is down, so for
-   * staleAfterSeconds after it ends (`endedAt`) a stale heartbeat is not proof of a dead scheduler.
-   */
-  readonly dbOutage?: { readonly since: number; readonly endedAt?: number };
 }
 
 interface StoredRecord extends RecordState {
@@ -158,7 +185,7 @@ type Verdict =
   | 'no-candidate'
   | 'observe-only';
 
-type AlarmKind = 'no-candidate' | 'suppressed' | 'foreign-scheduler' | 'clock-skew' | 'duplicate-on-host';
+type AlarmKind = 'no-candidate' | 'suppressed' | 'foreign-scheduler' | 'clock-skew' | 'duplicate-on-host' | 'bad-node-report' | 'epoch-jump';
 
 interface Plan {
   readonly verdict: Verdict;
@@ -215,6 +242,7 @@ export type {
   AlarmKind,
   CommandOutcome,
   DbObservation,
+  EarlierReading,
   HistoryEvent,
   HistoryKind,
   NodeFailures,
@@ -226,5 +254,7 @@ export type {
   RecordState,
   SchedulerRow,
   StoredRecord,
+  UnitProbe,
+  UnitReport,
   Verdict,
 };

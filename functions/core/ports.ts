@@ -56,9 +56,16 @@ type ReachabilityResult =
   | { readonly ok: true; readonly nodes: Readonly<Record<string, Reachability>> }
   | { readonly ok: false; readonly error: string };
 
+interface RunOptions {
+  /** A tighter bound than commandTimeoutSeconds for this command (liveness probes). */
+  readonly boundMs?: number;
+  /** Called once SSM has accepted the command (it has a command id): it is sent, whatever follows. */
+  readonly onSent?: (commandId: string) => Promise<void>;
+}
+
 interface Fleet {
   reachability(nodeIds: readonly string[]): Promise<ReachabilityResult>;
-  run(request: CommandRequest): Promise<CommandOutcome>;
+  run(request: CommandRequest, options?: RunOptions): Promise<CommandOutcome>;
 }
 
 interface Clock {
@@ -72,4 +79,4 @@ const systemClock: Clock = {
 };
 
 export { systemClock };
-export type { Clock, CommandRequest, Fleet, HeartbeatQuery, LeaseClaim, MetadataDb, ReachabilityResult, RecordStore, WriteResult };
+export type { Clock, CommandRequest, Fleet, HeartbeatQuery, LeaseClaim, MetadataDb, ReachabilityResult, RecordStore, RunOptions, WriteResult };

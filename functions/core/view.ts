@@ -1,5 +1,6 @@
 import { ageText } from './bookkeeping.js';
 import type { ClusterConfig } from './config.js';
+import { judgeLiveness, type Liveness } from './liveness.js';
 import type { AlarmKind, NodeRef, Observation, RecordState, SchedulerRow } from './model.js';
 
 /**
@@ -14,7 +15,12 @@ const SKEW_WARN_SECONDS = 5;
 type OkObservation = Observation & { readonly db: Extract<Observation['db'], { status: 'ok' }> };
 
 interface ClusterView {
+  /** Configured nodes whose scheduler runs: fresh heartbeat, or proven alive though its heartbeat is old. */
   readonly healthy: readonly NodeRef[];
+  /** What the evidence says about each configured or removed node's newest live row. */
+  readonly liveness: ReadonlyMap<string, Liveness>;
+  /** Intended-active nodes whose heartbeat is stale with no evidence either way: nothing is done to them yet. */
+  readonly suspect: readonly NodeRef[];
   readonly rows: ReadonlyMap<string, SchedulerRow | undefined>;
   readonly removed: readonly NodeRef[];
   readonly removedHealthy: readonly NodeRef[];
@@ -23,7 +29,7 @@ interface ClusterView {
   readonly alarms: readonly AlarmKind[];
 }
 
-const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConfig): ClusterView => {
+const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConfig, now: number): ClusterView => {
   const configuredIds = new Set(config.nodes.map((n) => n.id));
   const configuredHosts = new Set(config.nodes.map((n) => n.hostname));
   // A removed node whose hostname now belongs to a configured node (an instance replaced under the same
@@ -36,8 +42,28 @@ const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConf
   for (const n of config.nodes) rows.set(n.id, obs.db.rows[n.hostname]);
   // Removed nodes are not in the DB query; a scheduler still running there shows up among the foreign rows.
   for (const n of removed) rows.set(n.id, obs.db.rows[n.hostname] ?? obs.db.foreign.find((r) => r.hostname === n.hostname));
-  const healthy = config.nodes.filter((n) => fresh(rows.get(n.id)));
+  const liveness = new Map<string, Liveness>();
+  for (const n of [...config.nodes, ...removed]) {
+    const earlierRow = obs.earlier?.rows[n.hostname];
+    liveness.set(
+      n.id,
+      judgeLiveness({
+        row: rows.get(n.id),
+        ...(obs.earlier === undefined ? {} : { earlier: { row: earlierRow, observedAt: obs.earlier.observedAt } }),
+        ...(obs.units?.[n.id] === undefined ? {} : { unit: obs.units[n.id] }),
+        staleAfterSeconds: config.staleAfterSeconds,
+        heartbeatSeconds: config.heartbeatSeconds,
+        now,
+      }),
+    );
+  }
+  const running = (id: string): boolean => {
+    const l = liveness.get(id);
+    return l?.kind === 'fresh' || l?.kind === 'alive';
+  };
+  const healthy = config.nodes.filter((n) => running(n.id));
   const removedHealthy = removed.filter((n) => fresh(rows.get(n.id)));
+  const suspect = config.nodes.filter((n) => state.active.includes(n.id) && liveness.get(n.id)?.kind === 'suspect');
   const knownHosts = new Set([...config.nodes, ...removed].map((n) => n.hostname));
   const foreignHealthy = obs.db.foreign.filter((r) => !knownHosts.has(r.hostname) && fresh(r));
   for (const r of foreignHealthy) {
@@ -57,7 +83,18 @@ const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConf
       alarms.add('duplicate-on-host');
     }
   }
-  return { healthy, rows, removed, removedHealthy, foreignHealthy, warnings, alarms: [...alarms] };
+  for (const n of config.nodes) {
+    const l = liveness.get(n.id);
+    if (l?.kind === 'alive' && l.skewed) {
+      warnings.push(`scheduler on ${n.id} (${n.hostname}) is alive but ${l.evidence}; Airflow's own health checks will call it dead`);
+      alarms.add('clock-skew');
+    }
+    if (l?.kind === 'suspect' && l.badReport !== undefined) {
+      warnings.push(`status answer of ${n.id} (${n.hostname}) is unusable, so nothing is done on that node this tick: ${l.badReport}`);
+      alarms.add('bad-node-report');
+    }
+  }
+  return { healthy, liveness, suspect, rows, removed, removedHealthy, foreignHealthy, warnings, alarms: [...alarms] };
 };
 
 export { viewCluster };

@@ -2,10 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { WatchdogSettings } from '../core/config.js';
 import { runManual, runTick, type TickReport } from '../core/engine.js';
-import { errorMessage, InvalidRequestError, RefusedError } from '../core/errors.js';
+import { errorMessage, InvalidRequestError, RecordUnavailableError, RefusedError } from '../core/errors.js';
+import { ReadingLog } from '../core/evidence.js';
 import type { Clock, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
 import { parseRequest } from '../core/requests.js';
-import { reportTick } from './telemetry.js';
+import { reportObservation, reportTick } from './telemetry.js';
 
 /**
  * The invocation logic behind the Lambda handler, with every dependency injected so the local runner
@@ -39,6 +40,8 @@ const worstCaseTickSeconds = (s: WatchdogSettings): number =>
 
 /** Ticks run inside one invocation: one per minute, or looped over the minute when checkIntervalSeconds < 60. */
 const LOOP_WINDOW_MS = 60_000;
+/** A tick that finds the DB down watches it until this long before the next scheduled invocation. */
+const DB_WATCH_MARGIN_MS = 5_000;
 
 const summarise = (r: TickReport) => ({
   verdict: r.plan.verdict,
@@ -66,15 +69,24 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     const start = deps.clock.now();
     const reports: TickReport[] = [];
     const errors: string[] = [];
+    // This invocation's DB readings: the second observation of the liveness evidence, across looped ticks.
+    const readings = new ReadingLog();
+    // Only the scheduled invocation watches a DB outage (a manual reconcile answers at once), never past
+    // the next scheduled invocation nor so late that a worst-case tick would not fit before the timeout.
+    const watchDbUntil = opts.loop
+      ? Math.min(start + LOOP_WINDOW_MS - DB_WATCH_MARGIN_MS, start + ctx.getRemainingTimeInMillis() - budgetMs)
+      : undefined;
     for (let k = 0; ; k++) {
       const owner = `${ctx.awsRequestId}#${k}`;
       try {
-        const report = await runTick({ ...deps, owner }, config, { dryRun: opts.dryRun });
+        const report = await runTick({ ...deps, owner }, config, { dryRun: opts.dryRun, readings, ...(watchDbUntil === undefined ? {} : { watchDbUntil }) });
         reportTick(report, config, deps.logger, deps.metrics, { tick: k, owner });
         reports.push(report);
       } catch (err) {
         // One failed tick (e.g. DynamoDB unavailable) must not end the loop; the invocation still fails at the end.
         deps.logger.error('tick failed', { tick: k, owner, error: err as Error });
+        // What the tick did read still counts: the DB reading keeps the healthy-schedulers metric true.
+        if (err instanceof RecordUnavailableError) reportObservation(err.observation, config, deps.logger, deps.metrics, { tick: k, owner });
         errors.push(errorMessage(err));
       }
       if (!opts.loop || intervalMs >= LOOP_WINDOW_MS) break;

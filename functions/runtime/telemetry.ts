@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ClusterConfig } from '../core/config.js';
 import type { TickReport } from '../core/engine.js';
+import type { Observation } from '../core/model.js';
 
 /**
  * Logging and metrics (SPEC §8): one JSON line per tick with verdict and reasons, one line per node with
@@ -95,4 +96,20 @@ const reportTick = (report: TickReport, config: ClusterConfig, logger: Logger, m
   metrics.publishStoredMetrics();
 };
 
-export { createLogger, createMetrics, failedCount, METRIC, METRIC_NAMESPACE, reportTick };
+/**
+ * Metrics from a tick that could not decide (the record was unreadable): what the DB showed is still
+ * true, and reporting it keeps the scheduler-down alarm from firing for a DynamoDB problem.
+ */
+const reportObservation = (obs: Observation, config: ClusterConfig, logger: Logger, metrics: Metrics, extra: Record<string, unknown> = {}): void => {
+  const rows = obs.db.status === 'ok' ? obs.db.rows : {};
+  const healthy = config.nodes.filter((n) => {
+    const row = rows[n.hostname];
+    return row !== undefined && row.ageSeconds <= config.staleAfterSeconds;
+  }).length;
+  logger.info('observation', { clusterName: config.clusterName, dbReachable: obs.db.status === 'ok', healthy, ...extra });
+  metrics.addMetric(METRIC.dbReachable, MetricUnit.Count, obs.db.status === 'ok' ? 1 : 0);
+  if (obs.db.status === 'ok') metrics.addMetric(METRIC.healthy, MetricUnit.Count, healthy);
+  metrics.publishStoredMetrics();
+};
+
+export { createLogger, createMetrics, failedCount, METRIC, METRIC_NAMESPACE, reportObservation, reportTick };

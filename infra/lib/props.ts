@@ -38,6 +38,12 @@ interface WatchdogClusterProps {
    */
   readonly staleAfterSeconds?: number;
   /**
+   * Airflow's `[scheduler] scheduler_heartbeat_sec`. A stale scheduler is restarted only on evidence:
+   * its unit reported failed/inactive, or its heartbeat unchanged over 2.25 × this with the DB reachable.
+   * @default 5
+   */
+  readonly heartbeatSeconds?: number;
+  /**
    * How long a started scheduler may take to write its first fresh heartbeat. At least
    * `checkIntervalSeconds`.
    * @default 120

@@ -65,6 +65,7 @@ const success = (durationMs = 1500): CommandOutcome => ({ status: 'success', com
 /** Every node Online; `run` behaves as the test says and is counted. */
 class FakeFleet implements Fleet {
   readonly runs: CommandRequest[] = [];
+  readonly probes: CommandRequest[] = [];
   reachabilityCalls = 0;
   constructor(private readonly behaviour: (req: CommandRequest) => Promise<CommandOutcome> = async () => success()) {}
   async reachability(ids: readonly string[]): Promise<ReachabilityResult> {
@@ -72,6 +73,12 @@ class FakeFleet implements Fleet {
     return { ok: true, nodes: Object.fromEntries(ids.map((id) => [id, 'Online' as const])) };
   }
   run(req: CommandRequest): Promise<CommandOutcome> {
+    if (req.kind === 'status') {
+      // The liveness probe: the crashed scheduler's unit is reported failed (a unit without Restart=always).
+      this.probes.push(req);
+      const report = { action: 'status', result: 'failed', unitState: 'failed', running: false, epoch: null, nodeEpoch: req.epoch, permitEpoch: req.epoch };
+      return Promise.resolve({ status: 'success', commandId: 'cmd-status', output: `${JSON.stringify(report)}\n`, durationMs: 300 });
+    }
     this.runs.push(req);
     return this.behaviour(req);
   }

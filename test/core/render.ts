@@ -29,9 +29,6 @@ const recordLines = (r: RecordState, now: number): string[] => {
   );
   lines.push(r.paused === undefined ? 'paused: no' : `paused: yes, by ${r.paused.by} ${rel(r.paused.since, now)}: ${r.paused.reason}`);
   if (r.lastAlarm !== undefined) lines.push(`last alarm: ${r.lastAlarm.kind} ${rel(r.lastAlarm.at, now)}`);
-  if (r.dbOutage !== undefined) {
-    lines.push(`metadata DB outage: since ${rel(r.dbOutage.since, now)}${r.dbOutage.endedAt === undefined ? '' : `, ended ${rel(r.dbOutage.endedAt, now)}`}`);
-  }
   return lines;
 };
 
@@ -54,8 +51,21 @@ const renderDecision = (obs: Observation, record: RecordState, config: ClusterCo
       : row === undefined
         ? 'no live row'
         : `job ${row.jobId} ${row.state ?? 'NULL'} heartbeat ${row.ageSeconds} s${row.ageSeconds <= config.staleAfterSeconds ? ' (fresh)' : ' (stale)'}${row.freshRows > 1 ? `, ${row.freshRows} fresh rows` : ''}`;
+  const evidence = (n: { id: string; hostname: string }): string[] => {
+    const lines: string[] = [];
+    const u = obs.units?.[n.id];
+    if (u !== undefined) lines.push(u.ok ? `status answer: unit ${u.report.unitState}, permit ${u.report.permitEpoch ?? 'none'}` : `status answer unusable: ${u.error}`);
+    const e = obs.earlier?.rows[n.hostname];
+    if (obs.earlier !== undefined && e !== undefined) {
+      const now0 = obs.db.status === 'ok' ? obs.db.rows[n.hostname] : undefined;
+      const same = now0 !== undefined && now0.jobId === e.jobId && now0.latestHeartbeat === e.latestHeartbeat;
+      lines.push(`${rel(obs.earlier.observedAt, now)}: job ${e.jobId} heartbeat ${e.ageSeconds} s${same ? ' (unchanged since)' : ''}`);
+    }
+    return lines.map((l) => `      ${l}`);
+  };
   for (const n of config.nodes) {
     out.push(`  ${n.id} (${n.hostname}): ${obs.reachability[n.id] ?? 'absent'}, ${heartbeat(obs.db.status === 'ok' ? obs.db.rows[n.hostname] : undefined)}`);
+    out.push(...evidence(n));
   }
   for (const n of removed) {
     out.push(`  ${n.id} (${n.hostname}) [removed from config]: ${obs.reachability[n.id] ?? 'absent'}, ${heartbeat(rowOf(n.hostname))}`);

@@ -34,6 +34,31 @@ const foreignInput = rowInput.extend({ hostname: z.string().min(1) }).strict();
 
 const reachability = z.enum(['Online', 'ConnectionLost', 'Inactive', 'absent', 'unknown']);
 
+const unitInput = z.union([
+  z
+    .object({
+      unitState: z.string().min(1),
+      running: z.boolean().optional(),
+      permitEpoch: z.number().int().nullable().default(null),
+      nodeEpoch: z.number().int().nullable().default(null),
+    })
+    .strict(),
+  z.object({ error: z.string().min(1) }).strict(),
+]);
+
+/**
+ * An earlier reading of the DB in the same invocation (the liveness evidence): `secondsAgo` before now.
+ * `rows` gives its rows (ageSeconds as seen then); `unchanged: true` copies every current row with the
+ * same latest_heartbeat when it is stale now (it did not beat in between), and fresh rows as beating.
+ */
+const earlierInput = z
+  .object({
+    secondsAgo: z.number().finite().positive(),
+    rows: z.record(z.string(), rowInput).default({}),
+    unchanged: z.boolean().default(false),
+  })
+  .strict();
+
 const observationInput = z
   .object({
     db: z.discriminatedUnion('status', [
@@ -42,6 +67,8 @@ const observationInput = z
     ]),
     reachability: z.record(z.string(), reachability).default({}),
     reachabilityError: z.string().optional(),
+    earlier: earlierInput.optional(),
+    units: z.record(z.string(), unitInput).optional(),
   })
   .strict();
 
@@ -86,7 +113,6 @@ const recordInput = z
     /** Defaults to the configured nodes (the record as the previous tick wrote it). */
     nodes: z.array(nodeRef).optional(),
     lastAlarm: z.object({ kind: z.string(), at: rel, reason: z.string() }).strict().optional(),
-    dbOutage: z.object({ since: rel, endedAt: rel.optional() }).strict().optional(),
   })
   .strict();
 
@@ -166,14 +192,42 @@ interface Scenario {
 const at = (now: number, seconds: number): number => now + seconds * 1000;
 
 const toObservation = (o: z.output<typeof observationInput>, now: number, config: ClusterConfig): Observation => {
-  const row = (hostname: string, r: z.output<typeof rowInput>): SchedulerRow => ({
+  const row = (hostname: string, r: z.output<typeof rowInput>, readAt = now): SchedulerRow => ({
     jobId: r.jobId,
     hostname,
     state: r.state,
     ageSeconds: r.ageSeconds,
-    latestHeartbeat: new Date(at(now, -r.ageSeconds)).toISOString(),
+    latestHeartbeat: new Date(readAt - r.ageSeconds * 1000).toISOString(),
     freshRows: r.freshRows ?? (r.ageSeconds <= config.staleAfterSeconds ? 1 : 0),
   });
+  const earlier = (): Observation['earlier'] => {
+    const e = o.earlier;
+    if (e === undefined) return undefined;
+    const readAt = at(now, -e.secondsAgo);
+    const rows: Record<string, SchedulerRow> = {};
+    if (e.unchanged && o.db.status === 'ok') {
+      // Stale rows did not beat in between; fresh ones did (same age then, an older heartbeat).
+      for (const [h, r] of Object.entries(o.db.rows)) {
+        const stale = r.ageSeconds > config.staleAfterSeconds;
+        rows[h] = row(h, { ...r, ageSeconds: stale ? r.ageSeconds - e.secondsAgo : r.ageSeconds }, readAt);
+      }
+    }
+    for (const [h, r] of Object.entries(e.rows)) rows[h] = row(h, r, readAt);
+    return { observedAt: readAt, rows };
+  };
+  const units = (): Observation['units'] => {
+    if (o.units === undefined) return undefined;
+    return Object.fromEntries(
+      Object.entries(o.units).map(([id, u]) => [
+        id,
+        'error' in u
+          ? { ok: false as const, error: u.error }
+          : { ok: true as const, report: { unitState: u.unitState, running: u.running ?? u.unitState === 'active', permitEpoch: u.permitEpoch, nodeEpoch: u.nodeEpoch } },
+      ]),
+    );
+  };
+  const e = earlier();
+  const u = units();
   return {
     db:
       o.db.status === 'unreachable'
@@ -185,6 +239,8 @@ const toObservation = (o: z.output<typeof observationInput>, now: number, config
           },
     reachability: o.reachability,
     ...(o.reachabilityError === undefined ? {} : { reachabilityError: o.reachabilityError }),
+    ...(e === undefined ? {} : { earlier: e }),
+    ...(u === undefined ? {} : { units: u }),
   };
 };
 
@@ -212,9 +268,6 @@ const toRecord = (r: z.output<typeof recordInput> | undefined, now: number, conf
     restartAttempts: r.restartAttempts,
     nodes: r.nodes ?? config.nodes.map(({ id, hostname }) => ({ id, hostname })),
     ...(r.lastAlarm === undefined ? {} : { lastAlarm: { ...r.lastAlarm, at: at(now, r.lastAlarm.at) } }),
-    ...(r.dbOutage === undefined
-      ? {}
-      : { dbOutage: { since: at(now, r.dbOutage.since), ...(r.dbOutage.endedAt === undefined ? {} : { endedAt: at(now, r.dbOutage.endedAt) }) } }),
   };
 };
 

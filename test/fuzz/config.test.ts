@@ -46,6 +46,7 @@ const expectSpecRules = (s: WatchdogSettings): void => {
   expect(c.banAfterFailures).toBeGreaterThanOrEqual(1);
   for (const k of [
     'staleAfterSeconds',
+    'heartbeatSeconds',
     'startupGraceSeconds',
     'failureResetSeconds',
     'checkIntervalSeconds',
@@ -60,6 +61,7 @@ const expectSpecRules = (s: WatchdogSettings): void => {
     expect(c.commandTimeoutSeconds).toBeGreaterThanOrEqual(30);
   }
   expect(c.leaseSeconds).toBeGreaterThanOrEqual(c.commandTimeoutSeconds + 15);
+  expect(c.staleAfterSeconds).toBeGreaterThan(2 * c.heartbeatSeconds);
   expect(c.startupGraceSeconds).toBeGreaterThanOrEqual(c.checkIntervalSeconds);
   expect(['enforce', 'dry-run', 'observe']).toContain(c.enforcement);
   const d = s.db;

@@ -178,9 +178,12 @@ const expectNothingTouched = (s: ReturnType<typeof setup>): void => {
   expect(s.store.item).toBe(s.before);
 };
 
+/** Status commands only read the node (liveness evidence a dry run needs too); nothing else may run. */
+const changing = (s: ReturnType<typeof setup>) => s.fleet.runs.filter((r) => r.kind !== 'status');
+
 const expectNoChange = (s: ReturnType<typeof setup>): void => {
   expect(s.store.writes).toBe(0);
-  expect(s.fleet.runs).toHaveLength(0);
+  expect(changing(s)).toHaveLength(0);
   expect(s.store.item).toBe(s.before);
 };
 
@@ -245,6 +248,8 @@ const check = async (payload: unknown, w: World): Promise<void> => {
     }
     // SPEC §4.2: no action while the DB is unreachable or paused.
     if (!w.dbUp || w.paused) expect(s.fleet.runs, shown()).toHaveLength(0);
+    // Evidence is asked only of the record's intended-active node, and only with the DB reachable.
+    for (const r of s.fleet.runs.filter((x) => x.kind === 'status')) expect(s.before.active, shown()).toContain(r.nodeId);
     return;
   }
 

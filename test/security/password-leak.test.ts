@@ -106,7 +106,8 @@ const healthySsm = () => {
 const rdsSecret = (password: string) => JSON.stringify({ engine: 'mysql', host: '127.0.0.1', username: mariaUser, password, port: 3306 });
 
 const awsSection = () => ({ tableName: dyn.tableName, startDocument: 'Sec-Start', stopDocument: 'Sec-Stop', statusDocument: 'Sec-Status' });
-const clusterSection = { clusterName: 'sec-cluster', nodes: [NODE_A, NODE_B], commandTimeoutSeconds: 30, leaseSeconds: 60 };
+// A 1 s heartbeat keeps the liveness window (2.25 heartbeats) short for ticks that must re-read the DB.
+const clusterSection = { clusterName: 'sec-cluster', nodes: [NODE_A, NODE_B], heartbeatSeconds: 1, commandTimeoutSeconds: 30, leaseSeconds: 60 };
 
 const mysqlConfig = (db: Record<string, unknown> = {}) => ({
   cluster: clusterSection,

@@ -1,6 +1,7 @@
 import { ageText, event, isBanned, label } from '../bookkeeping.js';
 import type { ClusterConfig } from '../config.js';
 import type { Action, AlarmKind, HistoryEvent, NodeRef, Observation, PendingStart, RecordState, SchedulerRow, Verdict } from '../model.js';
+import { livenessWindowSeconds } from '../liveness.js';
 import type { ClusterView } from '../view.js';
 
 /**
@@ -36,8 +37,6 @@ interface PlanDraft {
   alarms: AlarmKind[];
   verdict: Verdict;
   counts: DecisionCounts;
-  /** Within staleAfterSeconds of the end of a DB outage: stale heartbeats prove nothing, start nothing. */
-  hold: boolean;
 }
 
 interface Rule {
@@ -132,6 +131,19 @@ const nextCandidate = (
 const whyNotCandidate = (config: ClusterConfig, obs: Observation, state: RecordState, now: number): string =>
   config.nodes.map((n) => `${n.id} ${isBanned(state, n.id, now) ? 'banned' : (obs.reachability[n.id] ?? 'absent')}`).join(', ');
 
+/** Why nothing is done yet to an intended-active node whose heartbeat is stale. */
+const awaitingText = (ctx: RuleContext, n: NodeRef): string => {
+  const l = ctx.view.liveness.get(n.id);
+  const why = l?.kind === 'suspect' ? l.why : 'no evidence yet';
+  return `${label(n)}: ${ageText(ctx.view.rows.get(n.id))}, stale after ${ctx.config.staleAfterSeconds} s, but not proven dead (${why}); nothing is done to it until its unit is reported down or its heartbeat stays unchanged over ${livenessWindowSeconds(ctx.config.heartbeatSeconds)} s with the DB reachable`;
+};
+
+/** What makes a node's scheduler dead, for the reasons of a restart or failover. */
+const deathText = (ctx: RuleContext, n: NodeRef): string => {
+  const l = ctx.view.liveness.get(n.id);
+  return l?.kind === 'dead' ? `; ${l.evidence}` : '';
+};
+
 /** Stops the schedulers still running on nodes removed from the configuration. */
 const stopRemoved = (ctx: RuleContext, d: PlanDraft, epoch: number): void => {
   for (const n of ctx.view.removedHealthy) {
@@ -141,5 +153,5 @@ const stopRemoved = (ctx: RuleContext, d: PlanDraft, epoch: number): void => {
   }
 };
 
-export { applyRules, emptyCounts, nextCandidate, ordered, raiseAlarm, startOn, stop, stopRemoved, whyNotCandidate };
+export { applyRules, awaitingText, deathText, emptyCounts, nextCandidate, ordered, raiseAlarm, startOn, stop, stopRemoved, whyNotCandidate };
 export type { DecisionCounts, PlanDraft, Rule, RuleContext };

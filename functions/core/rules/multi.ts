@@ -1,6 +1,6 @@
-import { canonical, event, isBanned, label, secs } from '../bookkeeping.js';
+import { canonical, event, isBanned, label } from '../bookkeeping.js';
 import type { NodeRef } from '../model.js';
-import { raiseAlarm, type Rule, startOn, stopRemoved, whyNotCandidate } from './common.js';
+import { awaitingText, raiseAlarm, type Rule, startOn, stopRemoved, whyNotCandidate } from './common.js';
 
 /**
  * Multi mode (docs/design.md, "Multi mode"): keep `desiredSchedulers` healthy. Never stop a healthy
@@ -14,21 +14,28 @@ const reconcileCount: Rule = {
     const { view, config, obs, now } = ctx;
     const healthyIds = new Set(view.healthy.map((n) => n.id));
     const pendingIds = new Set(ctx.inGrace.map((p) => p.nodeId));
-    const deficit = config.desiredSchedulers - view.healthy.length - pendingIds.size;
-    d.reasons.push(`${view.healthy.length} of ${config.desiredSchedulers} desired scheduler(s) healthy${pendingIds.size > 0 ? `, ${pendingIds.size} starting` : ''}`);
+    // A suspect (stale, not proven dead) may still run: it holds its place until the evidence is in.
+    const suspectIds = new Set(view.suspect.filter((n) => !pendingIds.has(n.id)).map((n) => n.id));
+    const deficit = config.desiredSchedulers - view.healthy.length - pendingIds.size - suspectIds.size;
+    d.reasons.push(
+      `${view.healthy.length} of ${config.desiredSchedulers} desired scheduler(s) healthy${pendingIds.size > 0 ? `, ${pendingIds.size} starting` : ''}${suspectIds.size > 0 ? `, ${suspectIds.size} stale awaiting evidence` : ''}`,
+    );
+    for (const n of view.suspect) if (suspectIds.has(n.id)) d.reasons.push(awaitingText(ctx, n));
+    for (const id of d.state.active) {
+      const l = view.liveness.get(id);
+      if (l?.kind === 'dead' && !pendingIds.has(id)) d.reasons.push(`${id} is dead: ${l.evidence}`);
+    }
     const started: NodeRef[] = [];
-    if (deficit > 0 && d.hold) {
-      d.reasons.push(`metadata DB back since ${secs(now - (d.state.dbOutage?.endedAt ?? now))}: no start until staleAfterSeconds (${config.staleAfterSeconds} s) after the outage`);
-    } else if (deficit > 0) {
+    if (deficit > 0) {
       const candidates = config.nodes.filter(
-        (n) => !healthyIds.has(n.id) && !pendingIds.has(n.id) && obs.reachability[n.id] === 'Online' && !isBanned(d.state, n.id, now),
+        (n) => !healthyIds.has(n.id) && !pendingIds.has(n.id) && !suspectIds.has(n.id) && obs.reachability[n.id] === 'Online' && !isBanned(d.state, n.id, now),
       );
       started.push(...candidates.slice(0, deficit));
       if (started.length < deficit) {
         raiseAlarm(d, 'no-candidate', `${deficit - started.length} more scheduler(s) needed but no node can take one (${whyNotCandidate(config, obs, d.state, now)})`, now);
       }
     }
-    const intended = config.nodes.filter((n) => healthyIds.has(n.id) || pendingIds.has(n.id) || started.includes(n)).map((n) => n.id);
+    const intended = config.nodes.filter((n) => healthyIds.has(n.id) || pendingIds.has(n.id) || suspectIds.has(n.id) || started.includes(n)).map((n) => n.id);
     const changed = canonical(intended) !== canonical(d.state.active);
     const epoch = changed ? d.state.epoch + 1 : d.state.epoch;
     stopRemoved(ctx, d, epoch);
@@ -42,7 +49,7 @@ const reconcileCount: Rule = {
     d.counts.restarts = started.length;
     if (d.verdict === 'no-candidate') return true;
     d.verdict =
-      started.length > 0 || pendingIds.size > 0
+      started.length > 0 || pendingIds.size > 0 || suspectIds.size > 0
         ? 'recovering'
         : view.healthy.length >= config.desiredSchedulers
           ? 'healthy'

@@ -1,6 +1,18 @@
 import { ageText, event, isBanned, label, secs } from '../bookkeeping.js';
 import type { NodeRef } from '../model.js';
-import { nextCandidate, type PlanDraft, raiseAlarm, type Rule, type RuleContext, startOn, stop, stopRemoved, whyNotCandidate } from './common.js';
+import {
+  awaitingText,
+  deathText,
+  nextCandidate,
+  type PlanDraft,
+  raiseAlarm,
+  type Rule,
+  type RuleContext,
+  startOn,
+  stop,
+  stopRemoved,
+  whyNotCandidate,
+} from './common.js';
 
 /**
  * Single mode (docs/design.md, "Single mode"): exactly one scheduler. The rules run in this order and
@@ -49,7 +61,11 @@ const keepHealthy: Rule = {
     stopRemoved(ctx, d, epoch);
     d.state = { ...d.state, epoch, active: [keep.id], pending: [], restartAttempts: 0 };
     if (d.state.lastAlarm !== undefined) d.state = { ...d.state, lastAlarm: undefined };
-    d.verdict = d.actions.length > 0 || view.foreignHealthy.length > 0 ? 'degraded' : 'healthy';
+    const skewed = view.healthy.some((n) => {
+      const l = view.liveness.get(n.id);
+      return l?.kind === 'alive' && l.skewed;
+    });
+    d.verdict = d.actions.length > 0 || view.foreignHealthy.length > 0 || skewed ? 'degraded' : 'healthy';
     return true;
   },
 };
@@ -65,19 +81,6 @@ const removedUnreachable: Rule = {
       `scheduler on removed node(s) ${unreachable.map(label).join(', ')} is healthy but not Online in SSM: not starting another until it is stopped`,
     );
     d.verdict = 'degraded';
-    return true;
-  },
-};
-
-const postOutageHold: Rule = {
-  id: 'single-post-outage-hold',
-  implements: 'single mode: hold after a DB outage',
-  apply: (ctx, d) => {
-    if (!d.hold) return false;
-    d.reasons.push(
-      `metadata DB back since ${secs(ctx.now - (d.state.dbOutage?.endedAt ?? ctx.now))}: schedulers could not write heartbeats during the outage, so nothing is started or restarted until staleAfterSeconds (${ctx.config.staleAfterSeconds} s) after it`,
-    );
-    d.verdict = 'recovering';
     return true;
   },
 };
@@ -172,7 +175,7 @@ const activeFacts = (ctx: RuleContext, d: PlanDraft, active: NodeRef) => {
   const row = ctx.view.rows.get(active.id);
   const online = ctx.obs.reachability[active.id] === 'Online';
   const banned = isBanned(d.state, active.id, ctx.now);
-  const down = `active ${label(active)} is not healthy (${ageText(row)}${row !== undefined ? `, stale after ${ctx.config.staleAfterSeconds} s` : ''})`;
+  const down = `active ${label(active)} is not healthy (${ageText(row)}${row !== undefined ? `, stale after ${ctx.config.staleAfterSeconds} s` : ''}${deathText(ctx, active)})`;
   const budget = banned
     ? `${active.id} is banned`
     : !online
@@ -200,6 +203,19 @@ const planRestartInPlace = (ctx: RuleContext, d: PlanDraft, active: NodeRef, why
   d.state = { ...d.state, pending: [{ nodeId: active.id, epoch, issuedAt: ctx.now }], restartAttempts: d.state.restartAttempts + 1 };
   d.counts.restarts = 1;
   d.verdict = 'recovering';
+};
+
+/** The active's heartbeat is stale but nothing proves it dead: do nothing to it, start nothing elsewhere. */
+const awaitEvidence: Rule = {
+  id: 'single-await-evidence',
+  implements: 'liveness: restart what is dead, never what is merely unseen',
+  apply: (ctx, d) => {
+    const active = activeNode(ctx, d);
+    if (active === undefined || !ctx.view.suspect.some((n) => n.id === active.id)) return false;
+    d.reasons.push(`active ${awaitingText(ctx, active)}`);
+    d.verdict = 'recovering';
+    return true;
+  },
 };
 
 const restartInPlace: Rule = {
@@ -302,11 +318,11 @@ const failover: Rule = {
 const SINGLE_RULES: readonly Rule[] = [
   keepHealthy,
   removedUnreachable,
-  postOutageHold,
   foreignRunning,
   pendingStart,
   migrateFromRemoved,
   initialStart,
+  awaitEvidence,
   restartInPlace,
   suppressed,
   lastResortRestart,

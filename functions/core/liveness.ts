@@ -1,0 +1,74 @@
+import type { SchedulerRow, UnitProbe } from './model.js';
+
+/**
+ * Dead means evidence, not absence (docs/design.md, "Liveness"). A heartbeat older than
+ * staleAfterSeconds makes a scheduler *unhealthy*; only evidence makes it *dead*:
+ *
+ * (a) its node reports the unit `failed` or `inactive` (status command, asked only of nodes whose
+ *     heartbeat is stale), or
+ * (b) two readings with the DB reachable, at least the liveness window apart (two heartbeats plus a
+ *     quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds.
+ *
+ * A heartbeat that advanced but is still old belongs to a live scheduler: one catching up after a
+ * freeze or an outage, or one whose clock runs behind the DB's (the age stays about the same: clock
+ * skew). Without evidence either way the scheduler is only *suspect*, and nothing is done to it.
+ */
+
+type Liveness =
+  | { readonly kind: 'fresh' }
+  /** No live row: a clean exit wrote `success`, or nothing ran within the lookback window. */
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'dead'; readonly evidence: string }
+  | { readonly kind: 'alive'; readonly evidence: string; readonly skewed: boolean }
+  | { readonly kind: 'suspect'; readonly why: string; readonly badReport?: string };
+
+/** Two heartbeats plus a quarter: a live scheduler writes at least once per beat, twice with Airflow 2.5–2.7's lag. */
+const livenessWindowSeconds = (heartbeatSeconds: number): number => 2.25 * heartbeatSeconds;
+
+const DEAD_UNIT_STATES = new Set(['failed', 'inactive']);
+
+interface LivenessInput {
+  readonly row: SchedulerRow | undefined;
+  /** The same host's row in an earlier reading, and when that reading was taken. */
+  readonly earlier?: { readonly row: SchedulerRow | undefined; readonly observedAt: number };
+  readonly unit?: UnitProbe;
+  readonly staleAfterSeconds: number;
+  readonly heartbeatSeconds: number;
+  /** When `row` was read. */
+  readonly now: number;
+}
+
+const judgeLiveness = (input: LivenessInput): Liveness => {
+  const { row, earlier, unit, staleAfterSeconds, heartbeatSeconds, now } = input;
+  if (row === undefined) return { kind: 'absent' };
+  if (row.ageSeconds <= staleAfterSeconds) return { kind: 'fresh' };
+  if (unit !== undefined && !unit.ok) {
+    return { kind: 'suspect', why: `its node's status answer is unusable (${unit.error})`, badReport: unit.error };
+  }
+  if (unit?.ok === true && DEAD_UNIT_STATES.has(unit.report.unitState)) {
+    return { kind: 'dead', evidence: `the node reports the unit ${unit.report.unitState}` };
+  }
+  const before = earlier?.row;
+  if (earlier !== undefined && before !== undefined && before.jobId === row.jobId) {
+    const apart = (now - earlier.observedAt) / 1000;
+    if (before.latestHeartbeat !== row.latestHeartbeat) {
+      // A beating scheduler keeps its age about constant; one catching up after a freeze or outage gets younger.
+      const skewed = before.ageSeconds > staleAfterSeconds && Math.abs(row.ageSeconds - before.ageSeconds) < 2 * heartbeatSeconds;
+      return {
+        kind: 'alive',
+        skewed,
+        evidence: skewed
+          ? `its heartbeat advances but stays ${Math.round(row.ageSeconds)} s old: its host's clock runs about ${Math.round(row.ageSeconds - heartbeatSeconds)} s behind the DB's`
+          : `its heartbeat advanced in the last ${Math.round(apart)} s (catching up)`,
+      };
+    }
+    const window = livenessWindowSeconds(heartbeatSeconds);
+    if (before.ageSeconds > staleAfterSeconds && apart >= window) {
+      return { kind: 'dead', evidence: `heartbeat unchanged over ${apart.toFixed(1)} s with the DB reachable` };
+    }
+  }
+  return { kind: 'suspect', why: 'no evidence yet that it stopped beating' };
+};
+
+export { judgeLiveness, livenessWindowSeconds };
+export type { Liveness, LivenessInput };
