@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
@@ -25,7 +26,7 @@ const time = z.number().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const count = z.number().int().nonnegative();
 const text = z.string();
 
-const pendingSchema = z.object({ nodeId: text, epoch: count, issuedAt: time }).strict();
+const pendingSchema = z.object({ nodeId: text, epoch: count, issuedAt: time, sentAt: time.optional() }).strict();
 const failuresSchema = z
   .object({
     count: z.number().int().min(1),
@@ -43,6 +44,8 @@ const itemSchema = z
     version: z.number().int().min(1),
     leaseOwner: z.string().min(1).optional(),
     leaseExpiresAt: time.optional(),
+    /** A token unique to the write that produced this version: recognises our own write after an SDK retry. */
+    writeId: z.string().min(1).max(64).optional(),
     epoch: count,
     active: z.array(text),
     pending: z.array(pendingSchema),
@@ -121,13 +124,14 @@ const cap = (s: string): string => {
  * The item to put, built field by field: `next` may be a StoredRecord at run time (decide() spreads the
  * record it read), and spreading it would write the stale version and lease back.
  */
-const buildItem = (clusterName: string, version: number, next: RecordState, lease: LeaseClaim): Record<string, unknown> => ({
+const buildItem = (clusterName: string, version: number, next: RecordState, lease: LeaseClaim, writeId: string): Record<string, unknown> => ({
   pk: keyOf(clusterName),
   version,
+  writeId,
   ...(lease.expiresAt === undefined ? {} : { leaseOwner: lease.owner, leaseExpiresAt: lease.expiresAt }),
   epoch: next.epoch,
   active: [...next.active],
-  pending: next.pending.map(({ nodeId, epoch, issuedAt }) => ({ nodeId, epoch, issuedAt })),
+  pending: next.pending.map(({ nodeId, epoch, issuedAt, sentAt }) => ({ nodeId, epoch, issuedAt, sentAt })),
   failures: Object.fromEntries(
     Object.entries(next.failures).map(([id, f]) => [
       id,
@@ -149,7 +153,7 @@ const buildItem = (clusterName: string, version: number, next: RecordState, leas
 });
 
 const toRecord = (clusterName: string, item: Item): StoredRecord => {
-  const { pk: _pk, dbOutage: _dropped, ...rest } = item;
+  const { pk: _pk, dbOutage: _dropped, writeId: _w, ...rest } = item;
   return { clusterName, ...rest };
 };
 
@@ -185,6 +189,14 @@ class DynamoRecordStore implements RecordStore {
     });
   }
 
+  async #readItem(key: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      return (await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: key }, ConsistentRead: true }))).Item;
+    } catch {
+      return undefined;
+    }
+  }
+
   async read(clusterName: string): Promise<StoredRecord> {
     const key = keyOf(clusterName);
     let raw: Record<string, unknown> | undefined;
@@ -204,7 +216,8 @@ class DynamoRecordStore implements RecordStore {
 
   async write(expected: StoredRecord, next: RecordState, lease: LeaseClaim): Promise<WriteResult> {
     const key = keyOf(expected.clusterName);
-    const item = dropUndefined(buildItem(expected.clusterName, expected.version + 1, next, lease)) as Record<string, unknown>;
+    const writeId = randomUUID();
+    const item = dropUndefined(buildItem(expected.clusterName, expected.version + 1, next, lease, writeId)) as Record<string, unknown>;
     // Validate what we write with the schema we read with: a record we could not read back is never stored.
     const checked = itemSchema.safeParse(item, { reportInput: true });
     if (!checked.success) {
@@ -240,6 +253,10 @@ class DynamoRecordStore implements RecordStore {
         );
       }
       // DynamoDB Local emulators ignore ReturnValuesOnConditionCheckFailure, so re-read to explain the refusal.
+      const raw = await this.#readItem(key);
+      // The SDK retried a PutItem whose first attempt had succeeded (its answer was lost): the refusal is
+      // our own write. It is a success, not a lost race.
+      if (raw?.writeId === writeId && raw.version === expected.version + 1) return { ok: true, record: toRecord(expected.clusterName, checked.data) };
       const current = await this.read(expected.clusterName);
       const heldByOther =
         current.version === expected.version &&

@@ -39,6 +39,9 @@ const settleRecord = (
       reasons.push(`start on ${label(node)} came up after ${secs(now - p.issuedAt)}`);
     } else if (now - p.issuedAt < config.startupGraceSeconds * 1000) {
       inGrace.push(p);
+    } else if (p.sentAt === undefined) {
+      // The tick that planned it lost its lease or died before SSM accepted the command.
+      reasons.push(`start on ${label(node)} planned ${secs(now - p.issuedAt)} ago was never sent: dropped, not charged to the node`);
     } else {
       const why = `start on ${label(node)} issued ${secs(now - p.issuedAt)} ago wrote no fresh heartbeat within startupGraceSeconds (${config.startupGraceSeconds} s)`;
       const r = addFailure(failures, p.nodeId, now, why, config);

@@ -7,7 +7,7 @@ import { RecordUnavailableError } from './errors.js';
 import { type EvidenceNeed, evidenceNeeded, ReadingLog, unitProbeOf } from './evidence.js';
 import { livenessWindowSeconds } from './liveness.js';
 import type { Action, CommandOutcome, DbObservation, NodeRef, Observation, Plan, Reachability, RecordState, StoredRecord, UnitProbe } from './model.js';
-import { applyOutcome, applySkippedStart, blockingStop } from './outcomes.js';
+import { applyOutcome, applySkippedStart, blockingStop, markSent } from './outcomes.js';
 import type { Clock, Fleet, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
 import type { ManualRequest } from './requests.js';
 
@@ -185,15 +185,36 @@ const commitAndAct = async (
       state = applySkippedStart(state, action, blocking, config, deps.clock.now());
       executed.push({ action, skipped: `stop on ${blocking.nodeId} did not succeed` });
     } else {
-      const outcome = await deps.fleet.run({
-        kind: action.kind,
-        nodeId: action.nodeId,
-        epoch: action.epoch,
-        comment: `watchdog ${config.clusterName} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
-      });
+      // A start is marked sent the moment SSM accepts it, so that only a start that really went out can
+      // ever be charged to its node (a lease lost before that point leaves an unsent intent).
+      let markLost: string | undefined;
+      const onSent = async (): Promise<void> => {
+        state = markSent(state, action, deps.clock.now());
+        const w = await deps.store.write(current, state, { owner: deps.owner, expiresAt: deps.clock.now() + leaseMs, now: deps.clock.now() });
+        if (w.ok) current = w.record;
+        else markLost = w.reason;
+      };
+      const outcome = await deps.fleet.run(
+        {
+          kind: action.kind,
+          nodeId: action.nodeId,
+          epoch: action.epoch,
+          comment: `watchdog ${config.clusterName} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
+        },
+        action.kind === 'start' ? { onSent } : {},
+      );
       if (action.kind === 'stop') stopOutcomes.set(action.nodeId, outcome);
       state = applyOutcome(state, action, outcome, config, deps.clock.now());
       executed.push({ action, outcome });
+      if (markLost !== undefined) {
+        return {
+          ...base,
+          disposition: 'lease-lost',
+          executed,
+          note: `lost the lease while starting on ${action.nodeId} (${markLost}); its outcome and the remaining actions are left to the new owner`,
+          durationMs: deps.clock.now() - started,
+        };
+      }
     }
     const wb = await deps.store.write(current, state, {
       owner: deps.owner,

@@ -76,7 +76,10 @@ interface NodeRef {
 interface PendingStart {
   readonly nodeId: string;
   readonly epoch: number;
+  /** When the intent was committed. */
   readonly issuedAt: number;
+  /** When SSM accepted the start command; absent = not (yet) sent, so its expiry charges the node nothing. */
+  readonly sentAt?: number;
 }
 
 interface NodeFailures {
@@ -105,6 +108,7 @@ const HISTORY_KINDS = [
   'manual-failover',
   'suppressed',
   'no-candidate',
+  'epoch-jump',
 ] as const;
 type HistoryKind = (typeof HISTORY_KINDS)[number];
 

@@ -61,19 +61,44 @@ const fail = (state: RecordState, nodeId: string, reason: string, config: Cluste
   return next;
 };
 
+/**
+ * How far a node's epoch may be ahead of the record's and still be adopted. Epochs grow by one per change
+ * of the intended active node; a recreated record restarts from 0 while nodes remember theirs, so a gap
+ * is normal, but not of this size: a corrupted or forged state file would otherwise lock every later
+ * command out (999999999999 would).
+ */
+const MAX_EPOCH_JUMP = 1000;
+
+const epochJump = (state: RecordState, o: CommandOutcome): boolean =>
+  o.status === 'stale-epoch' && o.nodeEpoch !== null && o.nodeEpoch > state.epoch + MAX_EPOCH_JUMP;
+
 /** A node that refuses our epoch has seen a newer one (e.g. the record was recreated): adopt it so the next tick's commands pass. */
 const adoptEpoch = (state: RecordState, o: CommandOutcome): RecordState =>
-  o.status === 'stale-epoch' && o.nodeEpoch !== null && o.nodeEpoch > state.epoch ? { ...state, epoch: o.nodeEpoch } : state;
+  o.status === 'stale-epoch' && o.nodeEpoch !== null && o.nodeEpoch > state.epoch && !epochJump(state, o) ? { ...state, epoch: o.nodeEpoch } : state;
+
+/** A start whose answer never came (command timed out, answer lost) may still come up: startupGraceSeconds decides. */
+const mayStillStart = (o: CommandOutcome): boolean => o.status === 'timeout';
 
 const applyOutcome = (state: RecordState, action: Action, outcome: CommandOutcome, config: ClusterConfig, now: number): RecordState => {
   const what = `${action.kind} on ${label(nodeOf(action))} (${action.purpose}) ${describeOutcome(outcome)}`;
   let next = withEvent(adoptEpoch(state, outcome), { at: now, kind: 'outcome', node: action.nodeId, epoch: state.epoch, reason: what, caller: WATCHDOG_CALLER });
-  if (action.kind === 'start' && outcome.status !== 'success') {
+  if (epochJump(state, outcome) && outcome.status === 'stale-epoch') {
+    const why = `${label(nodeOf(action))} reports epoch ${outcome.nodeEpoch}, more than ${MAX_EPOCH_JUMP} ahead of the record's ${state.epoch}: not adopted (a corrupted or forged epoch file would lock every command out); fix the node's epoch file, see the runbook`;
+    next = withEvent({ ...next, lastAlarm: { kind: 'epoch-jump', at: now, reason: why } }, { at: now, kind: 'epoch-jump', node: action.nodeId, epoch: state.epoch, reason: why, caller: WATCHDOG_CALLER });
+  }
+  if (action.kind === 'start' && outcome.status !== 'success' && !mayStillStart(outcome)) {
     next = { ...next, pending: next.pending.filter((p) => p.nodeId !== action.nodeId) };
-    if (outcome.status !== 'stale-epoch' && !neverSent(outcome)) next = fail(next, action.nodeId, what, config, now);
+    const charged = (outcome.status !== 'stale-epoch' || epochJump(state, outcome)) && !neverSent(outcome);
+    if (charged) next = fail(next, action.nodeId, what, config, now);
   }
   return next;
 };
+
+/** The record once SSM has accepted a start: the pending start is marked sent (its expiry is then a failure). */
+const markSent = (state: RecordState, action: Action, now: number): RecordState => ({
+  ...state,
+  pending: state.pending.map((p) => (p.nodeId === action.nodeId && p.epoch === action.epoch && p.sentAt === undefined ? { ...p, sentAt: now } : p)),
+});
 
 /** A start not attempted because a stop it depends on did not succeed. */
 const applySkippedStart = (
@@ -101,4 +126,4 @@ const applySkippedStart = (
   return next;
 };
 
-export { applyOutcome, applySkippedStart, blockingStop, describeOutcome };
+export { applyOutcome, applySkippedStart, blockingStop, describeOutcome, MAX_EPOCH_JUMP, markSent };

@@ -1,4 +1,4 @@
-import { type AttributeValue, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore, MAX_TEXT_CHARS, recordKey } from '../../functions/adapters/record-store.js';
 import { ProtocolError, WatchdogError } from '../../functions/core/errors.js';
@@ -324,6 +324,39 @@ describe('DynamoRecordStore on dynalite', () => {
       await expect(store.write(base, { ...withEpoch(1), failures }, release('w', T0))).rejects.toThrow(/exceeds the \d+-byte budget \(largest: failures/);
       expect(await read('bounds')).toStrictEqual(base);
     });
+  });
+
+  it('a PutItem that succeeded but whose answer was lost, retried by the SDK, is our success, not a lost race', async () => {
+    // A client whose first PutItem reaches dynalite and commits, then fails as a dropped connection would:
+    // the SDK's retry sends it again, and that attempt meets its own condition (version) as failed.
+    const flaky = new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: dyn.endpoint,
+      credentials: { accessKeyId: 'dynalite', secretAccessKey: 'dynalite' },
+      maxAttempts: 3,
+    });
+    let puts = 0;
+    flaky.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'PutItemCommand' && ++puts === 1) {
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', $metadata: {}, code: 'ECONNRESET' });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseFirstPutAnswer' },
+    );
+    const retrying = new DynamoRecordStore({ client: flaky, tableName: dyn.tableName });
+    const base = ok(await write(await read('retried'), withEpoch(1), release('seed', T0)));
+    const w = await retrying.write(base, withEpoch(2), hold('me', T0));
+    expect(puts).toBe(2);
+    expect(w.ok).toBe(true);
+    const now = await read('retried');
+    expect(now).toMatchObject({ version: base.version + 1, epoch: 2, leaseOwner: 'me' });
+    // Another write from the same old version is still a lost race (its own token is not in the item).
+    const other = await retrying.write(base, withEpoch(9), hold('other', T0));
+    expect(other).toMatchObject({ ok: false, reason: 'version' });
+    flaky.destroy();
   });
 
   it('propagates other errors with their cause', async () => {

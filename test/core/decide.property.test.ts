@@ -18,7 +18,7 @@ import type {
   SchedulerRow,
 } from '../../functions/core/model.js';
 import { HISTORY_LIMIT } from '../../functions/core/model.js';
-import { applyOutcome, applySkippedStart, blockingStop } from '../../functions/core/outcomes.js';
+import { applyOutcome, applySkippedStart, blockingStop, MAX_EPOCH_JUMP, markSent } from '../../functions/core/outcomes.js';
 
 /**
  * Property tests of decide() and the outcome bookkeeping (SPEC §10: "the decide function is covered by
@@ -272,6 +272,7 @@ const execute = (c: Case, plan: Plan, outcomes: readonly CommandOutcome[]): Reco
     else {
       const outcome = outcomes[i % Math.max(outcomes.length, 1)] ?? { status: 'success', commandId: 'c', output: '', durationMs: 1 };
       if (action.kind === 'stop') stops.set(action.nodeId, outcome);
+      if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, c.now + i);
       state = applyOutcome(state, action, outcome, c.config, c.now + i);
     }
     states.push(state);
@@ -330,15 +331,22 @@ describe('decide() properties', () => {
     );
   });
 
-  it('(c) a stale-epoch outcome raises the record epoch to the node’s and counts no failure', () => {
+  it('(c) a stale-epoch outcome raises the record epoch to the node’s and counts no failure, up to MAX_EPOCH_JUMP ahead', () => {
     fc.assert(
-      fc.property(enforcingCaseArb, fc.integer({ min: 0, max: 100 }), (c, nodeEpoch) => {
+      fc.property(enforcingCaseArb, fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 900, max: 1200 }), fc.constant(999_999_999_999)), (c, nodeEpoch) => {
         const plan = run(c);
         const state = plan.next ?? c.record;
         for (const action of plan.actions) {
           const after = applyOutcome(state, action, { status: 'stale-epoch', nodeEpoch, detail: 'refused', durationMs: 1 }, c.config, c.now);
-          expect(after.epoch).toBe(Math.max(state.epoch, nodeEpoch));
-          expect(after.failures).toEqual(state.failures);
+          if (nodeEpoch <= state.epoch + MAX_EPOCH_JUMP) {
+            expect(after.epoch).toBe(Math.max(state.epoch, nodeEpoch));
+            expect(after.failures).toEqual(state.failures);
+          } else {
+            // Beyond the bound: not adopted, alarmed; a refused start is a failure of that node.
+            expect(after.epoch).toBe(state.epoch);
+            expect(after.lastAlarm?.kind).toBe('epoch-jump');
+            if (action.kind === 'start') expect(after.failures[action.nodeId]?.count).toBe((state.failures[action.nodeId]?.count ?? 0) + 1);
+          }
         }
       }),
       { numRuns: 500 },
@@ -550,14 +558,15 @@ describe('manual failover properties', () => {
 });
 
 describe('outcome bookkeeping properties', () => {
-  it('a start that does not succeed leaves no pending start for its node', () => {
+  it('a start that does not succeed (and did not time out) leaves no pending start for its node', () => {
     fc.assert(
       fc.property(enforcingCaseArb, outcomeArb, (c, outcome) => {
         const plan = run(c);
         const state = plan.next ?? c.record;
         for (const a of starts(plan)) {
           const after = applyOutcome(state, a, outcome, c.config, c.now);
-          if (outcome.status === 'success') expect(after.pending).toEqual(state.pending);
+          // A start whose answer never came stays pending: startupGraceSeconds decides.
+          if (outcome.status === 'success' || outcome.status === 'timeout') expect(after.pending).toEqual(state.pending);
           else expect(after.pending.some((p) => p.nodeId === a.nodeId)).toBe(false);
         }
       }),

@@ -4,7 +4,7 @@ import { type ClusterConfig, parseClusterConfig } from '../../functions/core/con
 import { type EngineDeps, runTick, type TickReport } from '../../functions/core/engine.js';
 import type { CommandOutcome, DbObservation, RecordState, SchedulerRow, StoredRecord } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
-import type { Clock, CommandRequest, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore } from '../../functions/core/ports.js';
+import type { Clock, CommandRequest, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore, RunOptions } from '../../functions/core/ports.js';
 import { type DynaliteHandle, startDynalite } from '../helpers/dynalite.js';
 
 /**
@@ -72,14 +72,16 @@ class FakeFleet implements Fleet {
     this.reachabilityCalls += 1;
     return { ok: true, nodes: Object.fromEntries(ids.map((id) => [id, 'Online' as const])) };
   }
-  run(req: CommandRequest): Promise<CommandOutcome> {
+  async run(req: CommandRequest, options: RunOptions = {}): Promise<CommandOutcome> {
     if (req.kind === 'status') {
       // The liveness probe: the crashed scheduler's unit is reported failed (a unit without Restart=always).
       this.probes.push(req);
       const report = { action: 'status', result: 'failed', unitState: 'failed', running: false, epoch: null, nodeEpoch: req.epoch, permitEpoch: req.epoch };
-      return Promise.resolve({ status: 'success', commandId: 'cmd-status', output: `${JSON.stringify(report)}\n`, durationMs: 300 });
+      return { status: 'success', commandId: 'cmd-status', output: `${JSON.stringify(report)}\n`, durationMs: 300 };
     }
     this.runs.push(req);
+    // SSM accepted the command: the engine marks a start sent before its outcome is known.
+    await options.onSent?.(`cmd-${this.runs.length}`);
     return this.behaviour(req);
   }
 }
@@ -167,10 +169,10 @@ describe('runTick on dynalite', () => {
       expect(dbs.every((d) => d.calls === 1)).toBe(true);
 
       const after = await store.read(config.clusterName);
-      // Commit + one write-back per action, the last one releasing the lease.
-      expect(after.version).toBe(seeded.version + 3);
+      // Commit, the start marked sent once SSM accepted it, one write-back per action (the last releases the lease).
+      expect(after.version).toBe(seeded.version + 4);
       expect(after.leaseOwner).toBeUndefined();
-      expect(after.pending).toEqual([{ nodeId: A.id, epoch: 3, issuedAt: T0 + winner }]);
+      expect(after.pending).toEqual([{ nodeId: A.id, epoch: 3, issuedAt: T0 + winner, sentAt: T0 + winner }]);
       expect(after.restartAttempts).toBe(1);
       expect(after.history.map((e) => e.kind)).toEqual(['restart', 'outcome', 'outcome']);
     }
@@ -203,13 +205,15 @@ describe('runTick on dynalite', () => {
     expect(fleetB.runs.map((r) => `${r.kind} ${r.nodeId} epoch ${r.epoch}`)).toEqual([`stop ${A.id} epoch 4`, `start ${B.id} epoch 4`]);
 
     const after = await store.read(config.clusterName);
-    expect(after).toMatchObject({ version: seeded.version + 4, epoch: 4, active: [B.id], restartAttempts: 0 });
+    expect(after).toMatchObject({ version: seeded.version + 5, epoch: 4, active: [B.id], restartAttempts: 0 });
     expect(after.leaseOwner).toBeUndefined();
-    expect(after.pending).toEqual([{ nodeId: B.id, epoch: 4, issuedAt: T0 + 130_000 }]);
-    expect(after.failures[A.id]?.count).toBe(1);
+    expect(after.pending).toEqual([{ nodeId: B.id, epoch: 4, issuedAt: T0 + 130_000, sentAt: T0 + 130_000 }]);
+    // A's restart-start was never sent (its lease was lost first): its expiry charges A nothing.
+    expect(after.failures[A.id]).toBeUndefined();
+    expect(reportB?.plan.reasons.join(' ')).toContain(`start on ${A.id} (${A.hostname}) planned 130 s ago was never sent: dropped, not charged to the node`);
     // Nothing of A's stale write-back made it into the record.
     expect(after.history.filter((e) => e.reason.includes('(restart-stop)'))).toEqual([]);
-    expect(after.history.map((e) => e.kind)).toEqual(['restart', 'start-expired', 'failover', 'outcome', 'outcome']);
+    expect(after.history.map((e) => e.kind)).toEqual(['restart', 'failover', 'outcome', 'outcome']);
   });
 
   it('a tick whose lease expires mid-action but is not taken over still finishes and releases', async () => {
@@ -224,7 +228,7 @@ describe('runTick on dynalite', () => {
     expect(report.disposition).toBe('acted');
     expect(fleet.runs).toHaveLength(2);
     const after = await store.read(config.clusterName);
-    expect(after.version).toBe(seeded.version + 3);
+    expect(after.version).toBe(seeded.version + 4);
     expect(after.leaseOwner).toBeUndefined();
   });
 
@@ -242,12 +246,14 @@ describe('runTick on dynalite', () => {
     await reached.promise;
     expect(hung.runs.map((r) => `${r.kind} ${r.nodeId} epoch ${r.epoch}`)).toEqual([`start ${A.id} epoch 1`]);
 
+    // Killed after SSM accepted the start: the commit, then the start marked sent.
+    await expect.poll(async () => (await store.read(config.clusterName)).version).toBe(2);
     const committed = await store.read(config.clusterName);
     expect(committed).toMatchObject({
-      version: 1,
+      version: 2,
       epoch: 1,
       active: [A.id],
-      pending: [{ nodeId: A.id, epoch: 1, issuedAt: T0 }],
+      pending: [{ nodeId: A.id, epoch: 1, issuedAt: T0, sentAt: T0 }],
       leaseOwner: 'tick-killed',
       leaseExpiresAt: T0 + 90_000,
     });
@@ -277,7 +283,7 @@ describe('runTick on dynalite', () => {
     expect(report.disposition).toBe('acted');
     expect(fleet.runs.map((r) => `${r.kind} ${r.nodeId}`)).toEqual([`stop ${A.id}`, `start ${A.id}`]);
     const after = await store.read(config.clusterName);
-    expect(after).toMatchObject({ version: 4, restartAttempts: 1, pending: [{ nodeId: A.id, epoch: 1, issuedAt: T0 + 125_000 }] });
+    expect(after).toMatchObject({ version: 6, restartAttempts: 1, pending: [{ nodeId: A.id, epoch: 1, issuedAt: T0 + 125_000, sentAt: T0 + 125_000 }] });
     expect(after.failures[A.id]?.count).toBe(1);
     expect(after.leaseOwner).toBeUndefined();
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../../functions/core/config.js';
 import type { Action, CommandOutcome, RecordState } from '../../functions/core/model.js';
 import { HISTORY_LIMIT } from '../../functions/core/model.js';
-import { applyOutcome, applySkippedStart, blockingStop } from '../../functions/core/outcomes.js';
+import { MAX_EPOCH_JUMP, applyOutcome, applySkippedStart, blockingStop } from '../../functions/core/outcomes.js';
 
 /** What the record learns from each SSM outcome (functions/core/outcomes.ts), one rule per test. */
 
@@ -133,9 +133,28 @@ describe('applyOutcome', () => {
 
   it('the failure that reaches banAfterFailures bans the node for failureResetSeconds and says so in history', () => {
     const once: RecordState = { ...afterFailover, failures: { [B.id]: { count: 1, firstFailureAt: NOW - 60_000, lastFailureAt: NOW - 60_000 } } };
-    const next = applyOutcome(once, failoverStart, deliveryTimeout, config, NOW);
+    const next = applyOutcome(once, failoverStart, failed, config, NOW);
     expect(next.failures[B.id]).toMatchObject({ count: 2, firstFailureAt: NOW - 60_000, bannedUntil: NOW + 600_000 });
     expect(next.history.map((e) => e.kind)).toEqual(['outcome', 'ban']);
+  });
+
+  it('a start whose command timed out (delivery or execution, or its answer lost) stays pending and charges nothing yet', () => {
+    for (const timedOut of [deliveryTimeout, { ...deliveryTimeout, phase: 'execution' as const }]) {
+      const next = applyOutcome(afterFailover, failoverStart, timedOut, config, NOW);
+      expect(next.pending.map((p) => p.nodeId)).toEqual([B.id]);
+      expect(next.failures).toEqual({});
+    }
+  });
+
+  it('an epoch more than MAX_EPOCH_JUMP ahead is not adopted: alarm, history event, and a start counts as failed', () => {
+    const next = applyOutcome(afterFailover, failoverStart, staleEpoch(afterFailover.epoch + MAX_EPOCH_JUMP + 1), config, NOW);
+    expect(next.epoch).toBe(afterFailover.epoch);
+    expect(next.lastAlarm?.kind).toBe('epoch-jump');
+    expect(next.history.map((e) => e.kind)).toEqual(['outcome', 'epoch-jump']);
+    expect(next.failures[B.id]?.count).toBe(1);
+    expect(next.pending).toEqual([]);
+    // At the bound it is still adopted.
+    expect(applyOutcome(afterFailover, failoverStart, staleEpoch(afterFailover.epoch + MAX_EPOCH_JUMP), config, NOW).epoch).toBe(afterFailover.epoch + MAX_EPOCH_JUMP);
   });
 
   it('stale-epoch on a start: the node’s higher epoch is adopted, the pending start dropped, no failure', () => {

@@ -17,7 +17,7 @@ const recordLines = (r: RecordState, now: number): string[] => {
     `epoch ${r.epoch}; active [${r.active.join(', ')}]; restart attempts ${r.restartAttempts}; failovers in the last hour ${r.failoverTimes.filter((t) => now - t < 3_600_000).length}`,
   ];
   lines.push(
-    r.pending.length === 0 ? 'pending: none' : `pending: ${r.pending.map((p) => `${p.nodeId} (epoch ${p.epoch}, issued ${rel(p.issuedAt, now)})`).join(', ')}`,
+    r.pending.length === 0 ? 'pending: none' : `pending: ${r.pending.map((p) => `${p.nodeId} (epoch ${p.epoch}, issued ${rel(p.issuedAt, now)}${p.sentAt === undefined && p.issuedAt < now ? ', never sent' : ''})`).join(', ')}`,
   );
   const failures = Object.entries(r.failures);
   lines.push(

@@ -7,7 +7,7 @@ import { planManualFailover, planPause, planResume } from '../../functions/core/
 import { errorMessage, RefusedError } from '../../functions/core/errors.js';
 import type { Action, CommandOutcome, Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
-import { applyOutcome, applySkippedStart, blockingStop, describeOutcome } from '../../functions/core/outcomes.js';
+import { applyOutcome, applySkippedStart, blockingStop, describeOutcome, markSent } from '../../functions/core/outcomes.js';
 import { recordLines, renderDecision } from './render.js';
 
 /**
@@ -78,7 +78,7 @@ const recordInput = z
   .object({
     epoch: z.number().int().min(0).default(0),
     active: z.array(z.string()).default([]),
-    pending: z.array(z.object({ nodeId: z.string(), epoch: z.number().int(), issuedAt: rel }).strict()).default([]),
+    pending: z.array(z.object({ nodeId: z.string(), epoch: z.number().int(), issuedAt: rel, sentAt: rel.optional() }).strict()).default([]),
     failures: z
       .record(
         z.string(),
@@ -249,7 +249,7 @@ const toRecord = (r: z.output<typeof recordInput> | undefined, now: number, conf
   return {
     epoch: r.epoch,
     active: r.active,
-    pending: r.pending.map((p) => ({ ...p, issuedAt: at(now, p.issuedAt) })),
+    pending: r.pending.map((p) => ({ ...p, issuedAt: at(now, p.issuedAt), ...(p.sentAt === undefined ? {} : { sentAt: at(now, p.sentAt) }) })),
     failures: Object.fromEntries(
       Object.entries(r.failures).map(([id, f]) => [
         id,
@@ -378,6 +378,8 @@ const execute = (s: Scenario, plan: Plan, outcomes: readonly (z.output<typeof ou
     if (given === null || given === undefined) throw new Error(`scenario ${s.slug}: action ${i + 1} runs; give its outcome`);
     const outcome = fullOutcome(given, i);
     if (action.kind === 'stop') stops.set(action.nodeId, outcome);
+    // As the engine's onSent: a start SSM accepted (it has a command id) is marked sent first.
+    if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, s.now);
     state = applyOutcome(state, action, outcome, s.config, s.now);
     lines.push(`${head}: ${describeOutcome(outcome)}`);
   });
