@@ -202,15 +202,29 @@ const watchdogDbConfig = (t: DbTarget, port: number): DbConfig => ({
 
 // ---------------------------------------------------------------------------------------------
 
-type ProxyMode = 'open' | 'refuse';
+type ProxyMode = 'open' | 'refuse' | 'blackhole';
+
+/** One proxied connection: the client's socket, the upstream one (none yet for a connection accepted in a black hole), bytes held back. */
+interface ProxyLink {
+  readonly client: Socket;
+  upstream?: Socket;
+  readonly toUpstream: Buffer[];
+  readonly toClient: Buffer[];
+  /** One side closed while black-holed: the other side learns it only when the network heals. */
+  halfClosed: boolean;
+  done: boolean;
+}
 
 /**
  * A TCP forwarder. `refuse` cuts every open connection and closes new ones at once: the database is
- * down or partitioned away for whoever connects through this proxy.
+ * down or partitioned away for whoever connects through this proxy. `blackhole` keeps existing and new
+ * connections open but forwards nothing in either direction (bytes are held back; a close on one side
+ * is not passed on): packets dropped by the network, the DB's TCP port still open. Back to `open`, what
+ * was held back is delivered and forwarding goes on, as when a partition heals.
  */
 class TcpProxy {
   readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #links = new Set<ProxyLink>();
   mode: ProxyMode = 'open';
   port = 0;
 
@@ -231,34 +245,82 @@ class TcpProxy {
   }
 
   setMode(mode: ProxyMode): void {
+    const was = this.mode;
     this.mode = mode;
-    if (mode === 'refuse') for (const s of this.#sockets) s.destroy();
+    if (mode === 'refuse') for (const l of [...this.#links]) this.#destroy(l);
+    if (mode === 'open' && was === 'blackhole') for (const l of [...this.#links]) this.#heal(l);
   }
 
   #accept(client: Socket): void {
-    if (this.mode !== 'open') {
+    if (this.mode === 'refuse') {
       client.destroy();
       return;
     }
+    const link: ProxyLink = { client, toUpstream: [], toClient: [], halfClosed: false, done: false };
+    this.#links.add(link);
+    client.on('error', () => this.#closed(link));
+    client.on('close', () => this.#closed(link));
+    client.on('data', (chunk: Buffer) => this.#forward(link, chunk, 'up'));
+    if (this.mode === 'open') this.#connectUpstream(link);
+  }
+
+  #connectUpstream(link: ProxyLink): void {
     const upstream = tcpConnect(this.target.port, this.target.host);
-    this.#sockets.add(client);
-    this.#sockets.add(upstream);
-    const done = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.#sockets.delete(client);
-      this.#sockets.delete(upstream);
-    };
-    client.on('error', done);
-    upstream.on('error', done);
-    client.on('close', done);
-    upstream.on('close', done);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    link.upstream = upstream;
+    upstream.on('error', () => this.#closed(link));
+    upstream.on('close', () => this.#closed(link));
+    upstream.on('data', (chunk: Buffer) => this.#forward(link, chunk, 'down'));
+  }
+
+  #forward(link: ProxyLink, chunk: Buffer, dir: 'up' | 'down'): void {
+    const from = dir === 'up' ? link.client : link.upstream;
+    const to = dir === 'up' ? link.upstream : link.client;
+    if (this.mode !== 'open' || to === undefined) {
+      // Held back; stop reading so that the rest waits in the kernel's buffers.
+      (dir === 'up' ? link.toUpstream : link.toClient).push(chunk);
+      from?.pause();
+      return;
+    }
+    if (!to.write(chunk)) {
+      from?.pause();
+      to.once('drain', () => {
+        if (this.mode === 'open') from?.resume();
+      });
+    }
+  }
+
+  /** The network is back: a side that closed meanwhile closes the other; otherwise held-back bytes go through. */
+  #heal(link: ProxyLink): void {
+    if (link.halfClosed) {
+      this.#destroy(link);
+      return;
+    }
+    if (link.upstream === undefined) this.#connectUpstream(link);
+    const upstream = link.upstream as Socket;
+    for (const chunk of link.toUpstream.splice(0)) upstream.write(chunk);
+    for (const chunk of link.toClient.splice(0)) link.client.write(chunk);
+    link.client.resume();
+    upstream.resume();
+  }
+
+  #closed(link: ProxyLink): void {
+    if (link.done) return;
+    if (this.mode === 'blackhole') {
+      link.halfClosed = true;
+      return;
+    }
+    this.#destroy(link);
+  }
+
+  #destroy(link: ProxyLink): void {
+    link.done = true;
+    link.client.destroy();
+    link.upstream?.destroy();
+    this.#links.delete(link);
   }
 
   async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
+    for (const l of [...this.#links]) this.#destroy(l);
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }
