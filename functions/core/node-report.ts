@@ -1,12 +1,4 @@
-import {
-  ENABLED_STATES,
-  GUARD_STATES,
-  NODE_PARAM_PATTERNS,
-  type NodeReport,
-  REPORT_ACTIONS,
-  RESULTS_BY_ACTION,
-  UNIT_STATES,
-} from './node-protocol.js';
+import { ENABLED_STATES, GUARD_STATES, NODE_PARAM_PATTERNS, type NodeReport, REPORT_ACTIONS, RESULTS_BY_ACTION, UNIT_STATES } from './node-protocol.js';
 
 /**
  * Strict reader of the node script's report (the last non-empty stdout line, NodeReport JSON). Pure.

@@ -10,15 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  CHECK_PERMIT_EXIT,
-  ENABLED_STATES,
-  NODE_EXIT,
-  NODE_FILES,
-  NODE_PARAM_PATTERNS,
-  NODE_PARAMS,
-  UNIT_STATES,
-} from '../../functions/core/node-protocol.js';
+import { CHECK_PERMIT_EXIT, ENABLED_STATES, NODE_EXIT, NODE_FILES, NODE_PARAM_PATTERNS, NODE_PARAMS, UNIT_STATES } from '../../functions/core/node-protocol.js';
 import { parseNodeReport } from '../../functions/core/node-report.js';
 import {
   alive,
@@ -464,7 +456,7 @@ describe('node/airflow-scheduler.sh: permit and guard (systemd checks the permit
     const body = readFileSync(SCRIPT, 'utf8').split('\n');
     const asDocument = (action: string) => {
       const file = join(sb.root, `_script-${action}.sh`);
-      writeFileSync(file, [body[0], `export WATCHDOG_ACTION=${action}`, 'export WATCHDOG_KILL_WAIT_SECONDS="${WATCHDOG_KILL_WAIT_SECONDS:-5}"', ...body.slice(1)].join('\n'));
+      writeFileSync(file, [body[0], `export WATCHDOG_ACTION=${action}`, 'export WATCHDOG_KILL_WAIT_SECONDS=5', ...body.slice(1)].join('\n'));
       chmodSync(file, 0o755);
       return file;
     };
@@ -809,7 +801,15 @@ describe('node/airflow-scheduler.sh: parameters', { timeout: TIMEOUT }, () => {
       for (const epoch of badEpochs(sb.marker)) {
         const r = await run(sb, action, { epoch });
         expectNoSideEffect(sb, r);
-        expect(parsed(r)).toMatchObject({ action, result: 'bad-parameter', epoch: null, running: false, guard: 'unknown', unitState: 'unknown', processes: null });
+        expect(parsed(r)).toMatchObject({
+          action,
+          result: 'bad-parameter',
+          epoch: null,
+          running: false,
+          guard: 'unknown',
+          unitState: 'unknown',
+          processes: null,
+        });
       }
     },
   );

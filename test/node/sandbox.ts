@@ -82,10 +82,14 @@ const sessionMembers = (sids: ReadonlySet<number>): number[] =>
     return info !== undefined && info.state !== 'Z' && info.state !== 'X' && sids.has(info.sid);
   });
 
-/** Live fake-systemd supervisors of this sandbox (found by their command line and environment). */
+/**
+ * Live fake-systemd supervisors of this sandbox, found by their command line and environment. A
+ * supervisor leads its own session; its subshells (a command substitution, briefly) do not count.
+ */
 const supervisors = (sb: Sandbox): number[] =>
   allPids().filter((pid) => {
     try {
+      if (procInfo(pid)?.sid !== pid) return false;
       if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('__supervise')) return false;
       return alive(pid) && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`FAKE_SYSTEMCTL_DIR=${sb.fakeDir}`);
     } catch {
@@ -140,7 +144,7 @@ const makeSandbox = (opts: SandboxOptions = {}): Sandbox => {
   writeFileSync(exec, SIMULATED_SCHEDULER);
   chmodSync(exec, 0o755);
   const fakeDir = join(root, 'fake');
-  const unit =
+  const unit: Record<string, string> =
     opts.unit === 'bare'
       ? { FAKE_SYSTEMCTL_RESTART: 'no', FAKE_SYSTEMCTL_KILL_MODE: 'process' }
       : { FAKE_SYSTEMCTL_RESTART: 'always', FAKE_SYSTEMCTL_KILL_MODE: 'control-group', FAKE_SYSTEMCTL_RESTART_SEC: opts.restartSec ?? '1' };
@@ -273,10 +277,13 @@ const cleanup = async (): Promise<string[]> => {
   const leftovers: string[] = [];
   for (const sb of sandboxes.splice(0)) {
     fakeSystemctl(sb, ['fake-kill-all']);
-    for (const pid of supervisors(sb)) {
-      leftovers.push(`supervisor ${pid} survived fake-kill-all`);
-      process.kill(pid, 'SIGKILL');
-    }
+    // A subshell of a killed supervisor may take a moment to finish; a supervisor itself is SIGKILLed.
+    await waitFor('the supervisors to be gone', () => supervisors(sb).length === 0, 2_000).catch(() => {
+      for (const pid of supervisors(sb)) {
+        leftovers.push(`supervisor ${pid} survived fake-kill-all`);
+        process.kill(pid, 'SIGKILL');
+      }
+    });
     const sids = unitSessions(sb);
     for (let round = 0; round < 50 && sessionMembers(sids).length > 0; round++) {
       for (const pid of sessionMembers(sids)) {
