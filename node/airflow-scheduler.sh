@@ -476,7 +476,8 @@ guard_state() {
   local dropin checker loaded want
   dropin=$(dropin_path)
   checker=$(checker_path)
-  loaded=$(sysctl show --property=ExecCondition --value -- "$UNIT" 2>/dev/null) || loaded=''
+  # `ExecCondition={ path=… ; argv[]=<argv joined by spaces> ; … }`, one line per command (systemd >= 243).
+  loaded=$(sysctl show --property=ExecCondition -- "$UNIT" 2>/dev/null) || loaded=''
   want="argv[]=$(checker_argv) ;"
   if [[ ! -e $dropin && $loaded != *"$want"* ]]; then
     GUARD=missing
