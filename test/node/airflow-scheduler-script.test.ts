@@ -519,6 +519,7 @@ describe('node/airflow-scheduler.sh: permit and guard (systemd checks the permit
     const second = await schedulerUp(sb, 2);
     expect(second.main).not.toBe(first.main);
     expect(first.kids.some(alive)).toBe(false); // KillMode=control-group ended the orphans
+    await waitFor('the unit to be active again', () => unitState(sb) === 'active');
     expect(parsed(await run(sb, 'status'))).toMatchObject({ unitState: 'active', permitValid: true, processes: 3 });
   });
 
