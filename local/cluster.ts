@@ -49,6 +49,11 @@ interface Timings {
   readonly stopTimeoutSeconds: number;
   /** Simulated import time before a scheduler inserts its row. */
   readonly simStartDelaySec: number;
+  /**
+   * systemd's RestartSec of the recommended unit on the nodes (fractions allowed). Production pairs
+   * RestartSec=5 with staleAfterSeconds 30: about staleAfterSeconds / 6, kept so here.
+   */
+  readonly restartSec: number;
 }
 
 const DEMO_TIMINGS: Timings = {
@@ -60,6 +65,7 @@ const DEMO_TIMINGS: Timings = {
   leaseSeconds: 23,
   stopTimeoutSeconds: 2,
   simStartDelaySec: 0.2,
+  restartSec: 0.8,
 };
 
 /**
@@ -75,6 +81,7 @@ const FAST_TIMINGS: Timings = {
   leaseSeconds: 21,
   stopTimeoutSeconds: 1,
   simStartDelaySec: 0.1,
+  restartSec: 0.5,
 };
 
 interface ClusterOptions {
@@ -93,6 +100,12 @@ interface ClusterOptions {
   readonly cluster?: Partial<ClusterConfigInput>;
   /** Extra SIM_* environment of every node's scheduler (flavor, lag, orphans…). */
   readonly sim?: Readonly<Record<string, string>>;
+  /**
+   * The nodes' systemd unit: `recommended` (the README's: Restart=always, RestartSec = timings.restartSec,
+   * KillMode=control-group) or `bare` (Restart=no, KillMode=process: crash orphans stay, the unit goes failed).
+   * @default 'recommended'
+   */
+  readonly unit?: 'recommended' | 'bare';
   readonly clusterName?: string;
   /** Sampling period of the ground-truth reader. */
   readonly sampleMs?: number;
@@ -267,7 +280,19 @@ class LocalCluster {
           FAKE_SYSTEMCTL_DIR: join(dir, 'systemd'),
           FAKE_SYSTEMCTL_EXEC: `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(simPath)}`,
           FAKE_SYSTEMCTL_STOP_TIMEOUT: String(Math.max(1, Math.round(timings.stopTimeoutSeconds))),
+          ...(opts.unit === 'bare'
+            ? { FAKE_SYSTEMCTL_RESTART: 'no', FAKE_SYSTEMCTL_KILL_MODE: 'process' }
+            : {
+                FAKE_SYSTEMCTL_RESTART: 'always',
+                FAKE_SYSTEMCTL_KILL_MODE: 'control-group',
+                FAKE_SYSTEMCTL_RESTART_SEC: String(Math.max(0, Math.round(timings.restartSec * 1000) / 1000)),
+              }),
           WATCHDOG_STATE_DIR: join(dir, 'state'),
+          // The node's /run (permits; fake-reboot clears it), its /etc/systemd/system (the permit drop-in,
+          // which the fake systemctl reads) and the fake's cgroup tree (process counts).
+          WATCHDOG_RUN_DIR: join(dir, 'run'),
+          WATCHDOG_SYSTEMD_DIR: join(dir, 'etc-systemd'),
+          WATCHDOG_CGROUP_ROOT: join(dir, 'systemd', 'cgroup'),
           WATCHDOG_STOP_TIMEOUT_SECONDS: String(Math.max(1, Math.round(timings.stopTimeoutSeconds)) + 2),
           WATCHDOG_START_TIMEOUT_SECONDS: '10',
           WATCHDOG_LOCK_TIMEOUT_SECONDS: String(Math.max(1, Math.floor(timings.commandTimeoutSeconds / 2))),
@@ -669,6 +694,25 @@ class LocalCluster {
     n.proxy.setMode('open');
     this.ssm.setReachability(nodeId, 'online');
     this.fault('heal', `${n.hostname} reconnected`, nodeId);
+  }
+
+  /**
+   * The host reboots: every process on it is gone, /run (the permits) is cleared, and systemd starts the
+   * enabled units through their ExecCondition (the watchdog's permit check), so nothing starts unless the
+   * node has a permit, which a reboot has just removed. SSM and DB reachability are unchanged.
+   */
+  rebootNode(nodeId: string, expectRecovery = true): void {
+    const n = this.node(nodeId);
+    const r = this.#systemctl(n, ['fake-reboot']);
+    const booted = r.stderr.includes('.service started') ? ', enabled unit started at boot' : '';
+    this.fault('other', `${n.hostname} rebooted${booted}${r.status === 0 ? '' : ` (fake-reboot exit ${r.status})`}`, nodeId, expectRecovery);
+  }
+
+  /** `systemctl enable|disable airflow-scheduler` on a node (whether a reboot starts it, through the guard). */
+  enableUnit(nodeId: string, enabled: boolean): void {
+    const n = this.node(nodeId);
+    const r = this.#systemctl(n, [enabled ? 'enable' : 'disable', UNIT]);
+    this.note(`${n.hostname}: systemctl ${enabled ? 'enable' : 'disable'} ${UNIT}${r.status === 0 ? '' : ` (exit ${r.status})`}`);
   }
 
   /** An operator runs `systemctl start airflow-scheduler` on a node by hand. */

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { CommandOutcome, Reachability } from '../core/model.js';
 import { NODE_EXIT, NODE_PARAM_PATTERNS, NODE_PARAMS } from '../core/node-protocol.js';
+import { parseNodeReport } from '../core/node-report.js';
 import type { Clock, CommandRequest, Fleet, ReachabilityResult, RunOptions } from '../core/ports.js';
 
 /**
@@ -166,7 +167,7 @@ const describeAnswer = (r: GetCommandInvocationCommandOutput): string =>
   `Status=${JSON.stringify(r.Status ?? null)} StatusDetails=${JSON.stringify(r.StatusDetails ?? null)} ResponseCode=${JSON.stringify(r.ResponseCode ?? null)}`;
 
 /** Maps one GetCommandInvocation answer. Anything not understood is `odd`, never success. */
-const classify = (r: GetCommandInvocationCommandOutput, commandId: string, nodeId: string, epoch: number): Reading => {
+const classify = (r: GetCommandInvocationCommandOutput, commandId: string, nodeId: string, epoch: number, kind: CommandRequest['kind']): Reading => {
   if ((r.CommandId !== undefined && r.CommandId !== commandId) || (r.InstanceId !== undefined && r.InstanceId !== nodeId)) {
     return { kind: 'odd', note: `answer for another invocation (${r.CommandId ?? '?'} on ${r.InstanceId ?? '?'})` };
   }
@@ -191,6 +192,14 @@ const classify = (r: GetCommandInvocationCommandOutput, commandId: string, nodeI
       // An exit code that is there but not an integer (the SDK passes a string or NaN through) is not "absent".
       if ((code !== undefined && code !== 0) || (code === undefined && r.ResponseCode !== undefined && r.ResponseCode !== null)) {
         return { kind: 'odd', note: `Success with a non-zero or unreadable exit code (${said})` };
+      }
+      if (kind === 'status') {
+        // A status answer is only as good as its report: a malformed one is an error the caller sees, never a guess.
+        const parsed = parseNodeReport(stdout);
+        return {
+          kind: 'done',
+          outcome: { status: 'success', commandId, output: stdout, ...(parsed.ok ? { report: parsed.report } : { reportError: parsed.error }) },
+        };
       }
       return { kind: 'done', outcome: { status: 'success', commandId, output: stdout } };
     case 'Failed': {
@@ -358,7 +367,7 @@ class SsmFleet implements Fleet {
           new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: nodeId }),
           within(Math.max(GRACE_MS, deadline - this.#clock.now())),
         );
-        last = classify(res, commandId, nodeId, epoch);
+        last = classify(res, commandId, nodeId, epoch, kind);
         if (last.kind === 'done') return done(last.outcome);
       } catch (e) {
         if (errorName(e) === 'InvocationDoesNotExist')

@@ -1,3 +1,5 @@
+import type { NodeReport } from './node-protocol.js';
+
 /**
  * Plain, serialisable data shared by the core and the adapters: what a tick observes, the record it
  * coordinates through, and the plan it produces. Times are epoch milliseconds unless the name says otherwise.
@@ -213,7 +215,16 @@ interface Plan {
 
 /** Result of one SSM command, as the fleet adapter classifies it. */
 type CommandOutcome =
-  | { readonly status: 'success'; readonly commandId: string; readonly output: string; readonly durationMs: number }
+  | {
+      readonly status: 'success';
+      readonly commandId: string;
+      readonly output: string;
+      readonly durationMs: number;
+      /** status commands only: the node's report, parsed strictly (node-report.ts). */
+      readonly report?: NodeReport;
+      /** status commands only: why the output is not a valid report (then `report` is absent). */
+      readonly reportError?: string;
+    }
   | { readonly status: 'failed'; readonly commandId?: string; readonly exitCode: number | null; readonly stderrTail: string; readonly durationMs: number }
   | {
       readonly status: 'timeout';

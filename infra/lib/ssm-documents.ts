@@ -6,7 +6,8 @@ import { NODE_PARAM_PATTERNS, NODE_PARAMS } from '../../functions/core/node-prot
  * Pure: the content is a function of the node-side script's text and a few numbers, so the CDK
  * construct (at synth) and the local SSM emulator (at run time) produce exactly the same documents.
  * The node-side script is `node/airflow-scheduler.sh`; each document runs it whole, with the action
- * set by one line before it:
+ * set by one line before it (the script installs itself from its body marker on as the unit's permit
+ * checker, so these prefix lines are not part of that copy and start and stop install the same file):
  *
  * ```
  * #!/usr/bin/env bash                 <- the script's shebang, kept first (see below)
@@ -110,9 +111,11 @@ interface DocumentOptions {
 }
 
 const DESCRIPTIONS: Record<NodeAction, string> = {
-  start: 'Airflow scheduler watchdog: start the scheduler unit (refused when a higher epoch was seen; clears leftovers of a crashed scheduler first).',
-  stop: 'Airflow scheduler watchdog: stop the scheduler unit and its whole process tree, escalating to SIGKILL (refused when a higher epoch was seen).',
-  status: 'Airflow scheduler watchdog: report whether the scheduler runs and the hostname Airflow writes to job.hostname.',
+  start:
+    'Airflow scheduler watchdog: start the unit (refused when a higher epoch was seen). Writes the node permit systemd checks before every start (ExecCondition drop-in), clears leftovers of a crashed run first.',
+  stop: 'Airflow scheduler watchdog: revoke the node permit, then stop the unit and its whole process tree, escalating to SIGKILL (refused when a higher epoch was seen).',
+  status:
+    'Airflow scheduler watchdog: report the unit state, permit, guard, process count and the hostname Airflow writes to job.hostname. Reads only: writes or revokes nothing.',
 };
 
 /** Lines of the script, without a trailing empty line; the shebang (if any) apart. */

@@ -57,6 +57,14 @@ const report = (over: Record<string, unknown> = {}) =>
     running: true,
     hostname: 'ip-10-0-1-12.ec2.internal',
     unit: 'airflow-scheduler',
+    unitState: 'active',
+    enabled: 'disabled',
+    permitEpoch: 7,
+    permitValid: true,
+    guard: 'installed',
+    processes: 9,
+    killed: 0,
+    problems: [],
     ...over,
   });
 
@@ -112,6 +120,40 @@ describe('SsmFleet.run: SendCommand input', () => {
 
   it('rejects a unit name the document would reject', () => {
     expect(() => setup({ unitName: 'airflow; rm -rf /' })).toThrow(/unitName/);
+  });
+});
+
+describe('SsmFleet.run: the node report of a status command', () => {
+  const status = { ...start, kind: 'status', epoch: 0 } as const;
+  const answer = (stdout: string) => invocation({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: stdout });
+
+  it('carries the parsed report on success', async () => {
+    const { ssm, fleet } = setup();
+    const text = report({ action: 'status', result: 'active', epoch: 0, killed: null });
+    ssm.on(GetCommandInvocationCommand).resolves(answer(`airflow-scheduler.sh status: unit is active\n${text}\n`));
+    const o = expectStatus(await fleet.run(status), 'success');
+    expect(o.report).toEqual(JSON.parse(text));
+    expect(o.reportError).toBeUndefined();
+  });
+
+  it.each([
+    ['a field missing', report({ action: 'status', result: 'active', guard: undefined }), 'guard: must be one of'],
+    ['a malformed permit epoch', report({ action: 'status', result: 'active', permitEpoch: '7' }), 'permitEpoch: must be a non-negative integer or null'],
+    ['output that is no report', 'active\n', 'not JSON'],
+  ])('carries a reportError naming the fault, never a guessed report, for %s', async (_what, stdout, message) => {
+    const { ssm, fleet } = setup();
+    ssm.on(GetCommandInvocationCommand).resolves(answer(stdout));
+    const o = expectStatus(await fleet.run(status), 'success');
+    expect(o.report).toBeUndefined();
+    expect(o.reportError).toContain(message);
+    expect(o.output).toBe(stdout);
+  });
+
+  it('parses nothing for start and stop (their outcome is unchanged)', async () => {
+    const { ssm, fleet } = setup();
+    ssm.on(GetCommandInvocationCommand).resolves(answer('not a report'));
+    const o = expectStatus(await fleet.run(start), 'success');
+    expect(o).toEqual({ status: 'success', commandId: CMD, output: 'not a report', durationMs: expect.any(Number) });
   });
 });
 

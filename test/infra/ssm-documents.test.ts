@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NODE_PARAM_PATTERNS } from '../../functions/core/node-protocol.js';
 import { readNodeScript } from '../../infra/lib/node-script.js';
 import { buildCommandDocument, buildCommandDocuments, documentScript, MAX_DOCUMENT_BYTES, NODE_ACTIONS, nodeTimeouts } from '../../infra/lib/ssm-documents.js';
+import { cleanup, makeSandbox, mutatingVerbs, permit, runCommand, type Sandbox, schedulerUp, storedEpoch, UNIT } from '../node/sandbox.js';
 
 describe('Function: buildCommandDocuments', () => {
   const script = readNodeScript();
@@ -97,5 +100,42 @@ describe('Function: nodeTimeouts', () => {
     const t = nodeTimeouts(timeout);
     expect(t.lockSeconds + t.stopSeconds + 5 + t.killWaitSeconds).toBeLessThanOrEqual(timeout - 5);
     expect(t.lockSeconds + t.startSeconds + 3 + 5).toBeLessThanOrEqual(timeout - 5);
+  });
+});
+
+describe('The documents as the agent runs them (documentScript under `sh -c`, fake systemctl)', { timeout: 120_000 }, () => {
+  const docs = buildCommandDocuments({ script: readNodeScript(), executionTimeoutSeconds: 60 });
+
+  afterEach(async () => {
+    expect((await cleanup()).filter((l) => l.startsWith('unkillable') || l.startsWith('supervisor'))).toEqual([]);
+  });
+
+  const runDocument = (sb: Sandbox, action: (typeof NODE_ACTIONS)[number], epoch: string) => {
+    const file = join(sb.root, `_script-${action}.sh`);
+    writeFileSync(file, documentScript(docs[action]));
+    chmodSync(file, 0o700);
+    return runCommand('sh', ['-c', file], { ...sb.env, SSM_Epoch: epoch, SSM_UnitName: UNIT });
+  };
+
+  it('keeps every document well under the 64 KB limit with the full node script embedded', () => {
+    for (const action of NODE_ACTIONS) expect(Buffer.byteLength(JSON.stringify(docs[action]), 'utf8')).toBeLessThan(MAX_DOCUMENT_BYTES * 0.75);
+  });
+
+  it('start writes the permit, status only reads (no permit written or revoked, no mutating systemctl call), stop revokes it', async () => {
+    const sb = makeSandbox();
+    const start = await runDocument(sb, 'start', '3');
+    expect(start.report).toMatchObject({ action: 'start', result: 'started', permitEpoch: 3, guard: 'installed' });
+    await schedulerUp(sb);
+    const mutating = mutatingVerbs(sb);
+    for (const epoch of ['1', '3', '9']) {
+      const status = await runDocument(sb, 'status', epoch);
+      expect(status.report).toMatchObject({ action: 'status', result: 'active', permitEpoch: 3, permitValid: true, nodeEpoch: 3 });
+    }
+    expect(mutatingVerbs(sb)).toEqual(mutating);
+    expect(permit(sb)).toBe('3\n');
+    expect(storedEpoch(sb)).toBe('3\n');
+    const stop = await runDocument(sb, 'stop', '3');
+    expect(stop.report).toMatchObject({ action: 'stop', result: 'stopped', permitEpoch: null });
+    expect(permit(sb)).toBeUndefined();
   });
 });

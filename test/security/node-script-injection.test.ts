@@ -3,13 +3,15 @@
  *
  * Dynamic: the script runs under bash with node/testing/fake-systemctl on PATH as `systemctl` (the
  * setup of test/node/airflow-scheduler-script.test.ts), with every input it reads (WATCHDOG_ACTION,
- * $1, SSM_Epoch, SSM_UnitName, WATCHDOG_STATE_DIR, the four WATCHDOG_*_SECONDS tunables,
- * WATCHDOG_HOSTNAME_OVERRIDE, and the epoch state file) set in turn to command substitutions,
+ * $1, SSM_Epoch, SSM_UnitName, the four directory tunables WATCHDOG_STATE_DIR / _RUN_DIR /
+ * _SYSTEMD_DIR / _CGROUP_ROOT, the four WATCHDOG_*_SECONDS tunables, WATCHDOG_HOSTNAME_OVERRIDE, the
+ * epoch state files, the permit file, and check-permit's arguments) set in turn to command substitutions,
  * backticks, separators, pipes, redirections, arithmetic-evaluation traps (`a[$(…)]`), $IFS,
  * newlines, quotes, globs, option-like words, 100,000-character and non-ASCII values. Each payload
  * would create a canary file if any of it were run as shell; the canary must never exist. A value
  * that does not match its pattern must end with exit 64 (NODE_EXIT.badParameter) before anything
- * happened: no systemctl call, nothing created under the sandbox.
+ * happened: no systemctl call, nothing created under the sandbox. The directories end up in a systemd
+ * drop-in, so only A-Za-z0-9._/@+- is accepted there (no newline, space, quote, `%` specifier or `$`).
  *
  * Static: the script's text has no eval / source / `bash -c` / backticks, no expansion in command
  * position, raw parameters only inside [[ ]], assignments or double quotes, and every arithmetic use of
@@ -22,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NODE_EXIT, NODE_PARAM_PATTERNS, type NodeReport } from '../../functions/core/node-protocol.js';
+import { CHECK_PERMIT_EXIT, NODE_EXIT, NODE_PARAM_PATTERNS, type NodeReport } from '../../functions/core/node-protocol.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SCRIPT = join(REPO, 'node/airflow-scheduler.sh');
@@ -38,6 +40,7 @@ interface Sandbox {
   /** Created if a payload naming it literally is ever run. */
   readonly canaryAbs: string;
   readonly stateDir: string;
+  readonly runDir: string;
   readonly fakeDir: string;
   readonly env: Record<string, string>;
 }
@@ -60,12 +63,17 @@ const makeSandbox = (): Sandbox => {
     canary,
     canaryAbs: join(root, 'canary-abs'),
     stateDir: join(root, 'state'),
+    runDir: join(root, 'run'),
     fakeDir: join(root, 'fake'),
     env: {
       PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
       HOME: root,
       CANARY: canary,
       WATCHDOG_STATE_DIR: join(root, 'state'),
+      WATCHDOG_RUN_DIR: join(root, 'run'),
+      WATCHDOG_SYSTEMD_DIR: join(root, 'systemd'),
+      WATCHDOG_CGROUP_ROOT: join(root, 'fake', 'cgroup'),
+      SIM_OWNER_PID: String(process.pid),
       WATCHDOG_HOSTNAME_OVERRIDE: HOST,
       WATCHDOG_LOCK_TIMEOUT_SECONDS: '2',
       WATCHDOG_KILL_WAIT_SECONDS: '1',
@@ -235,8 +243,11 @@ describe('node script: parameter text is never run as shell', () => {
           expect(r.code).toBe(NODE_EXIT.ok);
           expect(r.report?.unit).toBe(unit);
         }
+        // Each unit reached systemctl as one argument after `--`, and status only ever reads.
         const calls = readFileSync(join(sb.fakeDir, 'calls.log'), 'utf8').trim().split('\n');
-        expect(calls).toEqual(accepted.map((u) => `is-active -- ${u}`));
+        const units = calls.map((c) => c.split(' -- ')[1]);
+        expect([...new Set(units)]).toEqual(accepted);
+        expect(calls.every((c) => /^(is-active|is-enabled|show --property=ControlGroup --value|show --property=ExecCondition) -- \S+$/.test(c))).toBe(true);
       }
     },
   );
@@ -252,21 +263,30 @@ describe('node script: parameter text is never run as shell', () => {
     }
   });
 
-  it('WATCHDOG_STATE_DIR: a relative value is refused with 64; an absolute one is used as a literal path', () => {
-    const sb = makeSandbox();
-    const before = tree(sb.root);
-    for (const [name, p] of payloads(sb)) {
-      expectRefused(sb, run(sb, { ...VALID, WATCHDOG_ACTION: 'stop', WATCHDOG_STATE_DIR: p }), `WATCHDOG_STATE_DIR ${name}`, before);
-    }
-    // Absolute, metacharacters inside: stop creates exactly that directory (with its epoch and lock), runs nothing.
-    for (const [name, p] of payloads(sb).filter(([, p]) => p.length < 200 && !p.includes('/'))) {
-      const dir = join(sb.root, 'abs', p);
-      const r = run(sb, { ...VALID, WATCHDOG_ACTION: 'stop', WATCHDOG_STATE_DIR: dir });
-      expectNoCanary(sb, `absolute WATCHDOG_STATE_DIR ${name}`);
-      expect(r.code, `${name}: ${r.stderr}`).toBe(NODE_EXIT.ok);
-      expect(readFileSync(join(dir, 'epoch'), 'utf8'), name).toBe('5\n');
-    }
-  });
+  it.each(['WATCHDOG_STATE_DIR', 'WATCHDOG_RUN_DIR', 'WATCHDOG_SYSTEMD_DIR', 'WATCHDOG_CGROUP_ROOT'])(
+    '%s: a relative value, or an absolute one with a character outside A-Za-z0-9._/@+- or "..", is refused with 64 before anything; a safe one is used as a literal path',
+    (variable) => {
+      const sb = makeSandbox();
+      const before = tree(sb.root);
+      for (const [name, p] of payloads(sb)) {
+        expectRefused(sb, run(sb, { ...VALID, WATCHDOG_ACTION: 'stop', [variable]: p }), `${variable} ${name}`, before);
+        if (p.includes('/') || p.length > 150) continue;
+        const dir = join(sb.root, 'abs', p);
+        if (/^[A-Za-z0-9._@+-]*$/.test(p) && !p.includes('..')) continue;
+        expectRefused(sb, run(sb, { ...VALID, WATCHDOG_ACTION: 'stop', [variable]: dir }), `absolute ${variable} ${name}`, before);
+      }
+      // Absolute and safe (option-like names too): stop uses exactly that directory and runs nothing else.
+      for (const [name, p] of payloads(sb).filter(([, p]) => /^[A-Za-z0-9._@+-]+$/.test(p) && !p.includes('..'))) {
+        const dir = join(sb.root, 'abs', p);
+        const r = run(sb, { ...VALID, WATCHDOG_ACTION: 'stop', [variable]: dir });
+        expectNoCanary(sb, `absolute ${variable} ${name}`);
+        expect(r.code, `${name}: ${r.stderr}`).toBe(NODE_EXIT.ok);
+        if (variable === 'WATCHDOG_STATE_DIR') expect(readFileSync(join(dir, 'epoch-airflow-scheduler'), 'utf8'), name).toBe('5\n');
+        if (variable === 'WATCHDOG_SYSTEMD_DIR')
+          expect(existsSync(join(dir, 'airflow-scheduler.service.d', '50-airflow-watchdog-permit.conf')), name).toBe(true);
+      }
+    },
+  );
 
   it('WATCHDOG_HOSTNAME_OVERRIDE: printed verbatim as JSON data, never run', () => {
     const sb = makeSandbox();
@@ -282,22 +302,75 @@ describe('node script: parameter text is never run as shell', () => {
     }
   });
 
-  it('the epoch state file: unreadable content is ignored with a warning (status) or replaced (stop), never evaluated', () => {
+  it.each(['epoch-airflow-scheduler', 'epoch'])(
+    'the epoch state file %s: malformed content is reported naming the file (status), refuses start (66), lets stop go on without storing, never evaluated',
+    (file) => {
+      const sb = makeSandbox();
+      for (const [name, p] of payloads(sb).filter(([, p]) => !matches(NODE_PARAM_PATTERNS.Epoch, p.split('\n')[0] ?? ''))) {
+        const path = join(sb.stateDir, file);
+        mkdirSync(sb.stateDir, { recursive: true });
+        writeFileSync(path, `${p}\n`);
+        const status = run(sb, { WATCHDOG_ACTION: 'status', SSM_UnitName: VALID.SSM_UnitName });
+        expectNoCanary(sb, `state file ${name} (status)`);
+        expect(status.code, name).toBe(NODE_EXIT.ok);
+        expect(status.report?.nodeEpoch, name).toBeNull();
+        expect(status.report?.problems, name).toEqual([expect.stringContaining(`malformed epoch file ${path}`)]);
+        const start = run(sb, { ...VALID, WATCHDOG_ACTION: 'start' });
+        expectNoCanary(sb, `state file ${name} (start)`);
+        expect(start.code, `${name}: ${start.stderr}`).toBe(NODE_EXIT.badState);
+        expect(start.report?.result, name).toBe('bad-state');
+        const stop = run(sb, { ...VALID, WATCHDOG_ACTION: 'stop' });
+        expectNoCanary(sb, `state file ${name} (stop)`);
+        expect(stop.code, `${name}: ${stop.stderr}`).toBe(NODE_EXIT.ok);
+        expect(stop.report?.nodeEpoch, name).toBeNull();
+        expect(readFileSync(path, 'utf8'), name).toBe(`${p}\n`);
+        const check = spawnSync('bash', [SCRIPT, 'check-permit', VALID.SSM_UnitName, sb.stateDir, sb.runDir], { env: sb.env, encoding: 'utf8' });
+        expect(check.status, name).toBe(CHECK_PERMIT_EXIT.notPermitted);
+        expectNoCanary(sb, `state file ${name} (check-permit)`);
+      }
+    },
+  );
+
+  it('the permit file: malformed content is reported (status), refused by check-permit (1), removed by stop, never evaluated', () => {
     const sb = makeSandbox();
+    const path = join(sb.runDir, 'permit-airflow-scheduler');
+    mkdirSync(sb.stateDir, { recursive: true });
+    writeFileSync(join(sb.stateDir, 'epoch-airflow-scheduler'), '5\n');
     for (const [name, p] of payloads(sb).filter(([, p]) => !matches(NODE_PARAM_PATTERNS.Epoch, p.split('\n')[0] ?? ''))) {
-      mkdirSync(sb.stateDir, { recursive: true });
-      writeFileSync(join(sb.stateDir, 'epoch'), `${p}\n`);
+      mkdirSync(sb.runDir, { recursive: true });
+      writeFileSync(path, `${p}\n`);
       const status = run(sb, { WATCHDOG_ACTION: 'status', SSM_UnitName: VALID.SSM_UnitName });
-      expectNoCanary(sb, `state file ${name} (status)`);
+      expectNoCanary(sb, `permit ${name} (status)`);
       expect(status.code, name).toBe(NODE_EXIT.ok);
-      expect(status.report?.nodeEpoch, name).toBeNull();
-      expect(status.stderr, name).toContain('ignoring unreadable epoch state');
-      const stop = run(sb, { ...VALID, WATCHDOG_ACTION: 'stop' });
-      expectNoCanary(sb, `state file ${name} (stop)`);
-      expect(stop.code, `${name}: ${stop.stderr}`).toBe(NODE_EXIT.ok);
-      expect(stop.report?.nodeEpoch, name).toBe(5);
-      expect(readFileSync(join(sb.stateDir, 'epoch'), 'utf8'), name).toBe('5\n');
+      expect(status.report, name).toMatchObject({ permitEpoch: null, permitValid: false, problems: [expect.stringContaining(`malformed permit ${path}`)] });
+      const check = spawnSync('bash', [SCRIPT, 'check-permit', VALID.SSM_UnitName, sb.stateDir, sb.runDir], { env: sb.env, encoding: 'utf8' });
+      expectNoCanary(sb, `permit ${name} (check-permit)`);
+      expect(check.status, name).toBe(CHECK_PERMIT_EXIT.notPermitted);
+      expect(check.stdout, name).toContain(`malformed permit ${path}`);
     }
+    const stop = run(sb, { ...VALID, WATCHDOG_ACTION: 'stop' });
+    expect(stop.code).toBe(NODE_EXIT.ok);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("check-permit's arguments: anything but a unit name and two safe absolute directories is 64, before anything is read", () => {
+    const sb = makeSandbox();
+    const before = tree(sb.root);
+    for (const [name, p] of payloads(sb)) {
+      for (const args of [
+        [p, sb.stateDir, sb.runDir],
+        [VALID.SSM_UnitName, p, sb.runDir],
+        [VALID.SSM_UnitName, sb.stateDir, p],
+        [VALID.SSM_UnitName, sb.stateDir, sb.runDir, p],
+      ]) {
+        const r = spawnSync('bash', [SCRIPT, 'check-permit', ...args], { env: sb.env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+        expectNoCanary(sb, `check-permit ${name}`);
+        const safeDir = (d: string | undefined) => d !== undefined && /^\/[A-Za-z0-9._/@+-]*$/.test(d) && !d.includes('..');
+        const valid = args.length === 3 && matches(NODE_PARAM_PATTERNS.UnitName, args[0] ?? '') && safeDir(args[1]) && safeDir(args[2]);
+        expect(r.status, `${name}: ${args.join(' | ')}`).toBe(valid ? CHECK_PERMIT_EXIT.notPermitted : CHECK_PERMIT_EXIT.badParameter);
+      }
+    }
+    expect(tree(sb.root)).toEqual(before);
   });
 });
 
