@@ -302,6 +302,8 @@ class LocalCluster {
           SIM_HOSTNAME: n.hostname,
           SIM_HEARTBEAT_SEC: String(timings.heartbeatSec),
           SIM_HEALTH_THRESHOLD_SEC: String(timings.staleAfterSeconds),
+          // Airflow's orphan check runs every 300 s at a 5 s heartbeat: keep that ratio under compressed time.
+          SIM_ORPHAN_CHECK_SEC: String(timings.heartbeatSec * 60),
           SIM_START_DELAY_SEC: String(timings.simStartDelaySec),
           SIM_EVENTS_FILE: join(dir, 'sim-events.jsonl'),
           SIM_OWNER_PID: String(process.pid),
@@ -681,10 +683,13 @@ class LocalCluster {
     this.fault('node-online', `${this.node(nodeId).hostname}: SSM Online`, nodeId);
   }
 
-  /** Network partition of one node: neither the DB nor SSM reach it; its scheduler keeps running. */
+  /**
+   * Network partition of one node: neither the DB nor SSM reach it. Packets are dropped, not refused (a
+   * black hole), so its scheduler blocks rather than exits, and beats again after the heal.
+   */
   partition(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
-    n.proxy.setMode('refuse');
+    n.proxy.setMode('blackhole');
     this.ssm.setReachability(nodeId, 'offline');
     this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery);
   }
@@ -722,11 +727,15 @@ class LocalCluster {
     this.fault('duplicate', `operator ran "systemctl start ${UNIT}" on ${n.hostname}${r.status === 0 ? '' : ` (exit ${r.status})`}`, nodeId);
   }
 
-  /** The metadata DB is unreachable for everyone (watchdog and schedulers). */
-  dbOutage(): void {
-    this.watchdogProxy.setMode('refuse');
-    for (const n of this.nodes) n.proxy.setMode('refuse');
-    this.fault('db-outage', 'metadata DB unreachable for the watchdog and every scheduler');
+  /**
+   * The metadata DB is unreachable for everyone (watchdog and schedulers). `refuse` (connections refused
+   * and cut, as a stopped or failing-over server does): a real scheduler exits at once. `blackhole`
+   * (packets dropped): it blocks and resumes when the DB returns.
+   */
+  dbOutage(mode: 'refuse' | 'blackhole' = 'refuse'): void {
+    this.watchdogProxy.setMode(mode);
+    for (const n of this.nodes) n.proxy.setMode(mode);
+    this.fault('db-outage', `metadata DB unreachable for the watchdog and every scheduler (${mode === 'refuse' ? 'connections refused' : 'packets dropped'})`);
   }
 
   dbBack(): void {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { z } from 'zod';
-import { awsSchema, CONFIG_ENV_VAR, clusterSchema, dbSchema, nodeSchema } from '../functions/core/config.js';
+import { awsSchema, CONFIG_ENV_VAR, clusterSchema, componentSchema, dbSchema, nodeSchema } from '../functions/core/config.js';
 
 /**
  * Generates the README's configuration reference from the zod schemas in functions/core/config.ts (field,
@@ -156,6 +156,13 @@ const SECTIONS: readonly { readonly key: string; readonly title: string; readonl
     title: 'Each node',
     intro: 'One entry per machine that may run the scheduler, in failover priority order.',
     rows: () => fields(nodeSchema),
+  },
+  {
+    key: 'cluster.components.<scheduler|dagProcessor|triggerer>',
+    title: 'Each component',
+    intro:
+      "Airflow 3's control plane: list `dagProcessor` and `triggerer` to supervise them too (the scheduler always is). A component's unset fields take Airflow's defaults (threshold 30 s, heartbeat 5 s, units `airflow-scheduler`, `airflow-dag-processor`, `airflow-triggerer`) and the cluster's budgets; the scheduler's thresholds and budgets are the top-level fields above (set each in one place). A node's failed starts ban it for that component only.",
+    rows: () => fields(componentSchema),
   },
   {
     key: 'db',

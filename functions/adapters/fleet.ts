@@ -319,11 +319,15 @@ class SsmFleet implements Fleet {
     if (!Number.isSafeInteger(epoch) || !new RegExp(NODE_PARAM_PATTERNS.Epoch).test(epochText)) {
       return done({ status: 'failed', exitCode: null, stderrTail: `not sent: epoch ${epochText} does not match ${NODE_PARAM_PATTERNS.Epoch}` });
     }
+    const unitName = request.unitName ?? this.#unitName;
+    if (!new RegExp(NODE_PARAM_PATTERNS.UnitName).test(unitName)) {
+      return done({ status: 'failed', exitCode: null, stderrTail: `not sent: unit ${JSON.stringify(unitName)} does not match ${NODE_PARAM_PATTERNS.UnitName}` });
+    }
 
     const input: SendCommandCommandInput = {
       DocumentName: this.#documents[kind],
       InstanceIds: [nodeId],
-      Parameters: { [NODE_PARAMS.epoch]: [epochText], [NODE_PARAMS.unitName]: [this.#unitName] },
+      Parameters: { [NODE_PARAMS.epoch]: [epochText], [NODE_PARAMS.unitName]: [unitName] },
       TimeoutSeconds: Math.max(SSM_MIN_TIMEOUT_SECONDS, Math.ceil(boundMs / 1000)),
       Comment: request.comment.slice(0, 100),
       ...(this.#logGroup === undefined ? {} : { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: this.#logGroup } }),

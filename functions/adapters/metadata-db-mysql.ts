@@ -1,6 +1,6 @@
 import { type Connection, createConnection } from 'mysql2';
 import type { DbConfig } from '../core/config.js';
-import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
 
 /**
  * MySQL / MariaDB side of the metadata DB adapter (mysql2). TIMESTAMP columns are rendered in the
@@ -20,12 +20,12 @@ const mysqlJobTable = (config: Pick<DbConfig, 'schema' | 'tablePrefix'>): string
  * `job_type_heart` backwards; NULL heartbeats fall outside the range. The optimizer hint bounds the
  * query on MySQL's side too (MariaDB reads it as a comment). `?` = lookback seconds.
  */
-const mysqlHeartbeatSql = (config: Pick<DbConfig, 'schema' | 'tablePrefix' | 'queryTimeoutSeconds'>): string =>
-  `SELECT /*+ MAX_EXECUTION_TIME(${Math.ceil(config.queryTimeoutSeconds * 1000)}) */ id, hostname, state,
+const mysqlHeartbeatSql = (config: Pick<DbConfig, 'schema' | 'tablePrefix' | 'queryTimeoutSeconds'>, jobTypes: readonly string[] = ['SchedulerJob']): string =>
+  `SELECT /*+ MAX_EXECUTION_TIME(${Math.ceil(config.queryTimeoutSeconds * 1000)}) */ id, job_type, hostname, state,
   DATE_FORMAT(latest_heartbeat, '%Y-%m-%dT%H:%i:%s.%f') AS heartbeat_utc,
   TIMESTAMPDIFF(MICROSECOND, latest_heartbeat, UTC_TIMESTAMP(6)) / 1e6 AS age_seconds
 FROM ${mysqlJobTable(config)}
-WHERE job_type = 'SchedulerJob'
+WHERE job_type IN (${jobTypeList(jobTypes)})
   AND latest_heartbeat >= UTC_TIMESTAMP(6) - INTERVAL ? SECOND
   AND end_date IS NULL
   AND NOT (state <=> 'success')
@@ -51,7 +51,6 @@ const bounded = <T>(work: Promise<T>, conn: Connection, phase: 'connect' | 'quer
 };
 
 const mysqlDriver = (config: DbConfig): DbDriver => {
-  const sql = mysqlHeartbeatSql(config);
   const lookbackSeconds = (seconds: number) => Math.ceil(seconds);
   return {
     label: driverLabel(config),
@@ -96,8 +95,8 @@ const mysqlDriver = (config: DbConfig): DbDriver => {
         get alive() {
           return state.alive;
         },
-        async heartbeatRows(lookback, queryMs) {
-          const rows = await bounded(run(conn, sql, [lookbackSeconds(lookback)]), conn, 'query', queryMs, () => {
+        async heartbeatRows(lookback, queryMs, jobTypes) {
+          const rows = await bounded(run(conn, mysqlHeartbeatSql(config, jobTypes), [lookbackSeconds(lookback)]), conn, 'query', queryMs, () => {
             state.alive = false;
           });
           return rows as RawHeartbeatRow[];

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { DbConfig } from '../core/config.js';
-import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
 
 /**
  * PostgreSQL side of the metadata DB adapter (node-postgres). latest_heartbeat is timestamptz, so the
@@ -21,12 +21,12 @@ const postgresJobTable = (config: Pick<DbConfig, 'schema' | 'tablePrefix'>): str
  * serve it); the age uses `clock_timestamp()`, the real time (`now()` is the transaction start).
  * `$1` = lookback seconds.
  */
-const postgresHeartbeatSql = (config: Pick<DbConfig, 'schema' | 'tablePrefix'>): string =>
-  `SELECT id, hostname, state,
+const postgresHeartbeatSql = (config: Pick<DbConfig, 'schema' | 'tablePrefix'>, jobTypes: readonly string[] = ['SchedulerJob']): string =>
+  `SELECT id, job_type, hostname, state,
   to_char(latest_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS heartbeat_utc,
   EXTRACT(EPOCH FROM clock_timestamp() - latest_heartbeat)::float8 AS age_seconds
 FROM ${postgresJobTable(config)}
-WHERE job_type = 'SchedulerJob'
+WHERE job_type IN (${jobTypeList(jobTypes)})
   AND latest_heartbeat >= now() - make_interval(secs => $1::float8)
   AND end_date IS NULL
   AND state IS DISTINCT FROM 'success'
@@ -47,7 +47,6 @@ const bounded = <T>(work: Promise<T>, client: pg.Client, phase: 'connect' | 'que
 };
 
 const postgresDriver = (config: DbConfig): DbDriver => {
-  const sql = postgresHeartbeatSql(config);
   const statementTimeoutMs = Math.ceil(config.queryTimeoutSeconds * 1000);
   return {
     label: driverLabel(config),
@@ -87,8 +86,8 @@ const postgresDriver = (config: DbConfig): DbDriver => {
         get alive() {
           return state.alive;
         },
-        async heartbeatRows(lookback, queryMs) {
-          const result = await bounded(client.query<RawHeartbeatRow>({ text: sql, values: [lookback] }), client, 'query', queryMs, markDead);
+        async heartbeatRows(lookback, queryMs, jobTypes) {
+          const result = await bounded(client.query<RawHeartbeatRow>({ text: postgresHeartbeatSql(config, jobTypes), values: [lookback] }), client, 'query', queryMs, markDead);
           return result.rows;
         },
         destroy() {

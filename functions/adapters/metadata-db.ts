@@ -1,6 +1,7 @@
 import type { DbConfig } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
-import type { DbObservation, SchedulerRow } from '../core/model.js';
+import type { OtherComponent } from '../core/components.js';
+import type { DbObservation, JobRows, SchedulerRow } from '../core/model.js';
 import type { HeartbeatQuery, MetadataDb } from '../core/ports.js';
 import type { PasswordSource } from './db-credentials.js';
 
@@ -24,6 +25,8 @@ const DEADLINE_SLACK_MS = 500;
 /** One row as the heartbeat statement returns it; drivers hand over whatever types they parsed. */
 interface RawHeartbeatRow {
   readonly id: unknown;
+  /** Absent from drivers and fakes that read SchedulerJob rows only. */
+  readonly job_type?: unknown;
   readonly hostname: unknown;
   readonly state: unknown;
   /** latest_heartbeat in UTC as `YYYY-MM-DDTHH:MM:SS.ffffff`, formatted by the DB. */
@@ -36,7 +39,7 @@ interface DbSession {
   /** False once the driver saw the connection fail or end. */
   readonly alive: boolean;
   /** Runs the heartbeat statement; bounded by `timeoutMs`, destroying the socket when it expires. */
-  heartbeatRows(lookbackSeconds: number, timeoutMs: number): Promise<readonly RawHeartbeatRow[]>;
+  heartbeatRows(lookbackSeconds: number, timeoutMs: number, jobTypes: readonly string[]): Promise<readonly RawHeartbeatRow[]>;
   /** Hard stop, no goodbye: for broken or black-holed connections. */
   destroy(): void;
   /** Polite close, bounded. */
@@ -155,6 +158,15 @@ const describeFailure = (label: string, err: unknown, secrets: readonly (string 
   return text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text;
 };
 
+/** Airflow's job types the statement may name; anything else never reaches SQL text. */
+const KNOWN_JOB_TYPES = new Set(['SchedulerJob', 'DagProcessorJob', 'TriggererJob']);
+
+/** `'SchedulerJob', 'TriggererJob'`: the IN list of the statement, from the fixed set of job types only. */
+const jobTypeList = (jobTypes: readonly string[]): string => {
+  for (const t of jobTypes) if (!KNOWN_JOB_TYPES.has(t)) throw new Error(`unknown job type ${JSON.stringify(t)}`);
+  return [...new Set(jobTypes)].map((t) => `'${t}'`).join(', ');
+};
+
 const HEARTBEAT_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/;
 
 /** Drivers give numbers, bigints or decimal text; Number() would read blank text as 0 and accept hex. */
@@ -190,7 +202,40 @@ const parseRow = (raw: RawHeartbeatRow): ParsedRow | string => {
  * Newest live row per requested hostname (fresh or stale) and newest fresh row per other hostname,
  * each with the number of fresh live rows of its hostname. Unreadable rows are skipped and reported.
  */
+/** The job types a query reads: SchedulerJob, then the configured components' own. */
+const jobTypesOf = (query: HeartbeatQuery): string[] => ['SchedulerJob', ...Object.values(query.others ?? {}).filter((t): t is string => t !== undefined)];
+
+/**
+ * Newest live row per requested hostname and job type (fresh or stale), newest fresh row per other
+ * hostname, each with its count of fresh live rows. SchedulerJob rows are `rows`/`foreign`; the other
+ * components' rows go under `others`. Unreadable rows, and rows of a job type not asked for, are skipped
+ * and reported.
+ */
 const reduceRows = (
+  raws: readonly RawHeartbeatRow[],
+  query: HeartbeatQuery,
+  warn?: (message: string) => void,
+): { rows: Record<string, SchedulerRow>; foreign: SchedulerRow[]; others?: Partial<Record<OtherComponent, JobRows>> } => {
+  const componentOf = new Map<string, OtherComponent>(Object.entries(query.others ?? {}).map(([c, t]) => [t as string, c as OtherComponent]));
+  const groups = new Map<string, RawHeartbeatRow[]>([['SchedulerJob', []]]);
+  for (const t of componentOf.keys()) groups.set(t, []);
+  for (const raw of raws) {
+    const type = raw.job_type ?? 'SchedulerJob';
+    const group = typeof type === 'string' ? groups.get(type) : undefined;
+    if (group === undefined) {
+      warn?.(`metadata DB: skipped a row of job type ${JSON.stringify(String(type)).slice(0, 40)} that was not asked for`);
+      continue;
+    }
+    group.push(raw);
+  }
+  const scheduler = reduceJobRows(groups.get('SchedulerJob') ?? [], query, warn);
+  if (componentOf.size === 0) return scheduler;
+  const others: Partial<Record<OtherComponent, JobRows>> = {};
+  for (const [type, component] of componentOf) others[component] = reduceJobRows(groups.get(type) ?? [], query, warn);
+  return { ...scheduler, others };
+};
+
+const reduceJobRows = (
   raws: readonly RawHeartbeatRow[],
   query: HeartbeatQuery,
   warn?: (message: string) => void,
@@ -249,7 +294,7 @@ class SqlMetadataDb implements MetadataDb {
   async observe(query: HeartbeatQuery): Promise<DbObservation> {
     const deadlineMs = (this.#config.connectTimeoutSeconds + this.#config.queryTimeoutSeconds) * 1000 + DEADLINE_SLACK_MS;
     const abandoned = { value: false };
-    const attempt = this.#attempt(abandoned);
+    const attempt = this.#attempt(abandoned, jobTypesOf(query));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DbTimeoutError('deadline', deadlineMs)), deadlineMs);
@@ -280,13 +325,13 @@ class SqlMetadataDb implements MetadataDb {
     await session?.end();
   }
 
-  async #attempt(abandoned: { readonly value: boolean }): Promise<readonly RawHeartbeatRow[]> {
+  async #attempt(abandoned: { readonly value: boolean }, jobTypes: readonly string[]): Promise<readonly RawHeartbeatRow[]> {
     const lookback = this.#config.lookbackSeconds;
     const queryMs = this.#config.queryTimeoutSeconds * 1000;
     const kept = this.#session?.alive ? this.#session : undefined;
     const session = kept ?? (await this.#connect());
     try {
-      return await session.heartbeatRows(lookback, queryMs);
+      return await session.heartbeatRows(lookback, queryMs, jobTypes);
     } catch (err) {
       this.#discard(session);
       // A kept connection can die while the function is frozen (server restart, idle kill, failover):
@@ -295,7 +340,7 @@ class SqlMetadataDb implements MetadataDb {
     }
     const fresh = await this.#connect();
     try {
-      return await fresh.heartbeatRows(lookback, queryMs);
+      return await fresh.heartbeatRows(lookback, queryMs, jobTypes);
     } catch (err) {
       this.#discard(fresh);
       throw new PhaseError('query', err);
@@ -354,4 +399,4 @@ class SqlMetadataDb implements MetadataDb {
 const createMetadataDb = (config: DbConfig, deps: MetadataDbDeps): MetadataDb => new SqlMetadataDb(config, deps);
 
 export type { DbDriver, DbSession, MetadataDbDeps, RawHeartbeatRow };
-export { createMetadataDb, DbTimeoutError, describeFailure, driverLabel, PhaseError, ROW_LIMIT, reduceRows, SqlMetadataDb, scrub };
+export { createMetadataDb, DbTimeoutError, jobTypeList, describeFailure, driverLabel, PhaseError, ROW_LIMIT, reduceRows, SqlMetadataDb, scrub };

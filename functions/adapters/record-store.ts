@@ -3,7 +3,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { errorMessage, ProtocolError, WatchdogError } from '../core/errors.js';
-import { HISTORY_KINDS, type RecordState, type StoredRecord } from '../core/model.js';
+import { OTHER_COMPONENTS } from '../core/components.js';
+import { type ComponentState, HISTORY_KINDS, type RecordState, type StoredRecord } from '../core/model.js';
 import { EMPTY_RECORD_STATE, HISTORY_LIMIT } from '../core/model.js';
 import type { LeaseClaim, RecordStore, WriteResult } from '../core/ports.js';
 
@@ -36,7 +37,26 @@ const failuresSchema = z
     lastReason: text.optional(),
   })
   .strict();
-const historySchema = z.object({ at: time, kind: z.enum(HISTORY_KINDS), node: text.optional(), epoch: count, reason: text, caller: text }).strict();
+const historySchema = z
+  .object({ at: time, kind: z.enum(HISTORY_KINDS), component: z.enum(OTHER_COMPONENTS).optional(), node: text.optional(), epoch: count, reason: text, caller: text })
+  .strict();
+const pausedSchema = z.object({ reason: text, since: time, by: text }).strict();
+const alarmSchema = z.object({ kind: text, at: time, reason: text }).strict();
+const nodesSchema = z.array(z.object({ id: text, hostname: text }).strict());
+/** The dag-processor's and triggerer's state: the same fields the scheduler keeps at the top level. */
+const componentStateSchema = z
+  .object({
+    epoch: count,
+    active: z.array(text),
+    pending: z.array(pendingSchema),
+    failures: z.record(z.string(), failuresSchema),
+    failoverTimes: z.array(time),
+    restartAttempts: count,
+    nodes: nodesSchema,
+    lastAlarm: alarmSchema.optional(),
+    paused: pausedSchema.optional(),
+  })
+  .strict();
 
 const itemSchema = z
   .object({
@@ -50,12 +70,13 @@ const itemSchema = z
     active: z.array(text),
     pending: z.array(pendingSchema),
     failures: z.record(z.string(), failuresSchema),
-    paused: z.object({ reason: text, since: time, by: text }).strict().optional(),
+    paused: pausedSchema.optional(),
     history: z.array(historySchema).max(HISTORY_LIMIT),
     failoverTimes: z.array(time),
     restartAttempts: count,
-    nodes: z.array(z.object({ id: text, hostname: text }).strict()),
-    lastAlarm: z.object({ kind: text, at: time, reason: text }).strict().optional(),
+    nodes: nodesSchema,
+    lastAlarm: alarmSchema.optional(),
+    components: z.object({ dagProcessor: componentStateSchema.optional(), triggerer: componentStateSchema.optional() }).strict().optional(),
     /** Written by versions before liveness from evidence (the post-outage hold); read and dropped. */
     dbOutage: z.object({ since: time, endedAt: time.optional() }).strict().optional(),
   })
@@ -120,6 +141,26 @@ const cap = (s: string): string => {
   return `${s.slice(0, end)}${TRUNCATED}`;
 };
 
+const failuresItem = (failures: RecordState['failures']) =>
+  Object.fromEntries(
+    Object.entries(failures).map(([id, f]) => [
+      id,
+      { count: f.count, firstFailureAt: f.firstFailureAt, lastFailureAt: f.lastFailureAt, bannedUntil: f.bannedUntil, lastReason: f.lastReason === undefined ? undefined : cap(f.lastReason) },
+    ]),
+  );
+
+const componentItem = (c: ComponentState): Record<string, unknown> => ({
+  epoch: c.epoch,
+  active: [...c.active],
+  pending: c.pending.map(({ nodeId, epoch, issuedAt, sentAt }) => ({ nodeId, epoch, issuedAt, sentAt })),
+  failures: failuresItem(c.failures),
+  failoverTimes: [...c.failoverTimes],
+  restartAttempts: c.restartAttempts,
+  nodes: c.nodes.map(({ id, hostname }) => ({ id, hostname })),
+  lastAlarm: c.lastAlarm === undefined ? undefined : { kind: c.lastAlarm.kind, at: c.lastAlarm.at, reason: cap(c.lastAlarm.reason) },
+  paused: c.paused === undefined ? undefined : { reason: cap(c.paused.reason), since: c.paused.since, by: c.paused.by },
+});
+
 /**
  * The item to put, built field by field: `next` may be a StoredRecord at run time (decide() spreads the
  * record it read), and spreading it would write the stale version and lease back.
@@ -145,11 +186,15 @@ const buildItem = (clusterName: string, version: number, next: RecordState, leas
     ]),
   ),
   paused: next.paused === undefined ? undefined : { reason: cap(next.paused.reason), since: next.paused.since, by: next.paused.by },
-  history: next.history.map((e) => ({ at: e.at, kind: e.kind, node: e.node, epoch: e.epoch, reason: cap(e.reason), caller: e.caller })),
+  history: next.history.map((e) => ({ at: e.at, kind: e.kind, component: e.component, node: e.node, epoch: e.epoch, reason: cap(e.reason), caller: e.caller })),
   failoverTimes: [...next.failoverTimes],
   restartAttempts: next.restartAttempts,
   nodes: next.nodes.map(({ id, hostname }) => ({ id, hostname })),
   lastAlarm: next.lastAlarm === undefined ? undefined : { kind: next.lastAlarm.kind, at: next.lastAlarm.at, reason: cap(next.lastAlarm.reason) },
+  components:
+    next.components === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(next.components).map(([name, c]) => [name, c === undefined ? undefined : componentItem(c)])),
 });
 
 const toRecord = (clusterName: string, item: Item): StoredRecord => {

@@ -12,8 +12,8 @@ const HOUR_MS = 3_600_000;
 
 const label = (n: NodeRef): string => `${n.id} (${n.hostname})`;
 const secs = (ms: number): string => `${Math.round(ms / 1000)} s`;
-const ageText = (row: SchedulerRow | undefined): string =>
-  row === undefined ? 'no live scheduler row' : `heartbeat ${Math.round(row.ageSeconds)} s old`;
+const ageText = (row: SchedulerRow | undefined, noun = 'scheduler'): string =>
+  row === undefined ? `no live ${noun} row` : `heartbeat ${Math.round(row.ageSeconds)} s old`;
 
 const isBanned = (state: Pick<RecordState, 'failures'>, nodeId: string, now: number): boolean => {
   const f = state.failures[nodeId];

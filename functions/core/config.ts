@@ -1,4 +1,14 @@
 import { z } from 'zod';
+import {
+  COMPONENT_NAMES,
+  type ComponentName,
+  type ComponentSpec,
+  DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_STALE_AFTER_SECONDS,
+  DEFAULT_UNIT,
+  JOB_TYPE,
+  NOUN,
+} from './components.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -29,6 +39,28 @@ const nodeSchema = z
 
 const durationSeconds = () => z.number().finite().positive();
 
+/** Settings of one component; every field defaults (the scheduler's to the top-level fields). */
+const componentSchema = z
+  .object({
+    unitName: z.string().regex(UNIT_NAME, 'must match ^[A-Za-z0-9@._-]{1,64}$').optional().describe('systemd unit of the component on its nodes.'),
+    jobType: z.string().min(1).optional().describe("Airflow's `job_type` of its rows; only the component's own is accepted."),
+    mode: z.enum(['single', 'multi']).optional().describe('`single` (default) or `multi` with `desired` instances.'),
+    desired: z.number().int().min(1).optional().describe('Only in `multi`: how many instances to keep healthy.'),
+    staleAfterSeconds: durationSeconds().optional().describe("Heartbeat age beyond which an instance is not healthy (Airflow's threshold for that job type; 30)."),
+    heartbeatSeconds: durationSeconds().optional().describe("Airflow's heartbeat interval for that job type (5)."),
+    startupGraceSeconds: durationSeconds().optional().describe("How long a started instance may take to heartbeat (the cluster's startupGraceSeconds)."),
+    restartInPlaceAttempts: z.number().int().min(0).optional().describe("Restarts on the same node before moving elsewhere (the cluster's)."),
+    banAfterFailures: z.number().int().min(1).optional().describe("Failed starts on a node before it is banned for this component (the cluster's)."),
+    failureResetSeconds: durationSeconds().optional().describe("Quiet time after which its failures on a node are forgotten (the cluster's)."),
+    maxFailoversPerHour: z.number().int().min(0).optional().describe("Its automatic failovers allowed in any hour (the cluster's)."),
+    nodes: z.array(z.string().min(1)).min(1, 'needs at least one eligible node').optional().describe('Node ids or hostnames it may run on, in priority order (default: all nodes).'),
+  })
+  .strict();
+
+const componentsSchema = z
+  .object({ scheduler: componentSchema.optional(), dagProcessor: componentSchema.optional(), triggerer: componentSchema.optional() })
+  .strict();
+
 const clusterSchema = z
   .object({
     clusterName: z.string().regex(CLUSTER_NAME, 'must be 1–64 characters of A–Z a–z 0–9 _ . -').describe('Record key and metric dimension.'),
@@ -51,6 +83,13 @@ const clusterSchema = z
     commandTimeoutSeconds: durationSeconds().default(60).describe('Bound on one SSM command, delivery plus execution (SSM accepts 30 at the least).'),
     leaseSeconds: durationSeconds().default(90).describe('Watchdog lease length; renewed at every write, so it must exceed one command plus a write: ≥ commandTimeoutSeconds + 15.'),
     compressedTimings: z.boolean().default(false).describe('Local demos and benchmarks only: lifts the production minimums so time can be compressed. Never set it in a deployment.'),
+    fenceUnreachable: z
+      .enum(['none', 'ec2-stop'])
+      .default('none')
+      .describe('`ec2-stop`: before starting elsewhere, force-stop an old active EC2 instance that SSM cannot reach (STONITH); hybrid `mi-` nodes cannot be fenced this way.'),
+    components: componentsSchema
+      .optional()
+      .describe('Airflow 3 control plane: `scheduler` (always), `dagProcessor`, `triggerer`, each with its unit and settings (docs/design.md, "Components").'),
   })
   .strict();
 
@@ -95,6 +134,11 @@ const watchdogSettingsSchema = z
   })
   .strict();
 
+/**
+ * The validated cluster configuration. It serialises back to valid input (the construct writes it into the
+ * function's environment): the scheduler's settings live at the top level only, and the components'
+ * resolved settings are computed by `componentsOf`.
+ */
 type ClusterConfig = z.output<typeof clusterSchema>;
 type ClusterConfigInput = z.input<typeof clusterSchema>;
 type DbConfig = z.output<typeof dbSchema>;
@@ -167,6 +211,122 @@ const describeIssues = (error: z.ZodError, prefix: string): string[] =>
     return `${path || '(root)'}: ${issue.message}${got}`;
   });
 
+/** The top-level fields that are the scheduler's settings, by their component-level name. */
+const SCHEDULER_TOP_LEVEL = {
+  mode: 'mode',
+  desired: 'desiredSchedulers',
+  staleAfterSeconds: 'staleAfterSeconds',
+  heartbeatSeconds: 'heartbeatSeconds',
+  startupGraceSeconds: 'startupGraceSeconds',
+  restartInPlaceAttempts: 'restartInPlaceAttempts',
+  banAfterFailures: 'banAfterFailures',
+  failureResetSeconds: 'failureResetSeconds',
+  maxFailoversPerHour: 'maxFailoversPerHour',
+} as const;
+
+/**
+ * Moves the scheduler's settings given under `components.scheduler` to the top-level fields, their one
+ * canonical place (today's configuration keeps working unchanged). Setting one in both places is refused.
+ */
+const normalizeScheduler = (c: ClusterConfig, raw: unknown): { config: ClusterConfig; problems: string[] } => {
+  const own = c.components?.scheduler;
+  if (own === undefined) return { config: c, problems: [] };
+  const given = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const problems: string[] = [];
+  const top: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = { ...own };
+  for (const [key, name] of Object.entries(SCHEDULER_TOP_LEVEL)) {
+    const v = own[key as keyof typeof own];
+    if (v === undefined) continue;
+    if (given[name] !== undefined) problems.push(`components.scheduler.${key}: the scheduler's ${key} is also set at the top level (${name}); set it in one place`);
+    else top[name] = v;
+    delete rest[key];
+  }
+  return { config: { ...c, ...top, components: { ...c.components, scheduler: rest as typeof own } }, problems };
+};
+
+/** Each configured component with every setting resolved, in the order scheduler, dagProcessor, triggerer. */
+const resolveComponents = (c: ClusterConfig): { components: ComponentSpec[]; problems: string[] } => {
+  const problems: string[] = [];
+  const byKey = new Map<string, (typeof c.nodes)[number]>();
+  for (const n of c.nodes) {
+    byKey.set(n.id, n);
+    if (!byKey.has(n.hostname)) byKey.set(n.hostname, n);
+  }
+  const components: ComponentSpec[] = [];
+  const wanted: ComponentName[] = COMPONENT_NAMES.filter((name) => name === 'scheduler' || c.components?.[name] !== undefined);
+  for (const name of wanted) {
+    const own = c.components?.[name] ?? {};
+    const at = `components.${name}`;
+    if (own.jobType !== undefined && own.jobType !== JOB_TYPE[name]) {
+      problems.push(`${at}.jobType: "${own.jobType}" is not the ${NOUN[name]}'s job type (expected "${JOB_TYPE[name]}")`);
+    }
+    const nodes: (typeof c.nodes)[number][] = [];
+    (own.nodes ?? c.nodes.map((n) => n.id)).forEach((key, i) => {
+      const n = byKey.get(key);
+      if (n === undefined) problems.push(`${at}.nodes[${i}]: "${key}" is not a configured node id or hostname`);
+      else if (nodes.includes(n)) problems.push(`${at}.nodes[${i}]: "${key}" is listed twice`);
+      else nodes.push(n);
+    });
+    const scheduler = name === 'scheduler';
+    components.push({
+      name,
+      jobType: JOB_TYPE[name],
+      unitName: own.unitName ?? DEFAULT_UNIT[name],
+      noun: NOUN[name],
+      mode: scheduler ? c.mode : (own.mode ?? 'single'),
+      desired: scheduler ? c.desiredSchedulers : (own.desired ?? 1),
+      staleAfterSeconds: scheduler ? c.staleAfterSeconds : (own.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS[name]),
+      heartbeatSeconds: scheduler ? c.heartbeatSeconds : (own.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS[name]),
+      startupGraceSeconds: scheduler ? c.startupGraceSeconds : (own.startupGraceSeconds ?? c.startupGraceSeconds),
+      restartInPlaceAttempts: scheduler ? c.restartInPlaceAttempts : (own.restartInPlaceAttempts ?? c.restartInPlaceAttempts),
+      banAfterFailures: scheduler ? c.banAfterFailures : (own.banAfterFailures ?? c.banAfterFailures),
+      failureResetSeconds: scheduler ? c.failureResetSeconds : (own.failureResetSeconds ?? c.failureResetSeconds),
+      maxFailoversPerHour: scheduler ? c.maxFailoversPerHour : (own.maxFailoversPerHour ?? c.maxFailoversPerHour),
+      nodes: nodes.map(({ id, hostname }) => ({ id, hostname })),
+    });
+  }
+  const units = new Map<string, ComponentName>();
+  for (const k of components) {
+    const other = units.get(k.unitName);
+    if (other !== undefined) problems.push(`components.${k.name}.unitName: "${k.unitName}" is also the ${NOUN[other]}'s unit; two components cannot share a unit`);
+    units.set(k.unitName, k.name);
+  }
+  return { components, problems };
+};
+
+/** The supervised components of a validated configuration (the scheduler first). */
+const componentsOf = (c: ClusterConfig): ComponentSpec[] => resolveComponents(c).components;
+
+/** Cross-field rules of one component (the scheduler's are named by their top-level fields). */
+const componentProblems = (k: ComponentSpec, c: ClusterConfig): string[] => {
+  const problems: string[] = [];
+  const top = k.name === 'scheduler';
+  const field = (key: keyof typeof SCHEDULER_TOP_LEVEL): string => (top ? SCHEDULER_TOP_LEVEL[key] : `components.${k.name}.${key}`);
+  if (k.mode === 'single' && k.desired !== 1) {
+    problems.push(`${field('desired')}: only meaningful in multi mode; single mode runs exactly 1 (got ${k.desired})`);
+  }
+  if (k.desired > k.nodes.length && k.nodes.length > 0) {
+    problems.push(`${field('desired')}: ${k.desired} exceeds the ${k.nodes.length} ${top ? 'configured' : 'eligible'} node(s)`);
+  }
+  const staleTooShort = !c.compressedTimings && k.staleAfterSeconds < 15;
+  if (staleTooShort) {
+    problems.push(
+      `${field('staleAfterSeconds')}: must be at least 15, since Airflow 2.5–2.7 store a heartbeat one beat old and a healthy age reaches 10 s (got ${k.staleAfterSeconds})`,
+    );
+  } else if (k.staleAfterSeconds <= 2 * k.heartbeatSeconds) {
+    problems.push(
+      `${field('staleAfterSeconds')}: must exceed two heartbeats (2 × heartbeatSeconds = ${2 * k.heartbeatSeconds}): a healthy Airflow 2.5–2.7 or 3.x ${k.noun}'s stored heartbeat is up to two beats old (got ${k.staleAfterSeconds})`,
+    );
+  }
+  if (k.startupGraceSeconds < c.checkIntervalSeconds) {
+    problems.push(
+      `${top ? 'startupGraceSeconds' : `components.${k.name}.startupGraceSeconds`}: must be at least checkIntervalSeconds (${c.checkIntervalSeconds}) or a start expires before any tick can see it (got ${k.startupGraceSeconds})`,
+    );
+  }
+  return problems;
+};
+
 /** Cross-field rules that a per-field schema cannot express. */
 const clusterProblems = (c: ClusterConfig): string[] => {
   const problems: string[] = [];
@@ -183,18 +343,7 @@ const clusterProblems = (c: ClusterConfig): string[] => {
     const j = c.nodes.findIndex((m, k) => k !== i && m.id === n.hostname);
     if (j >= 0) problems.push(`nodes[${i}].hostname: "${n.hostname}" is the id of nodes[${j}], so a failover target would be ambiguous`);
   });
-  if (c.mode === 'single' && c.desiredSchedulers !== 1) {
-    problems.push(`desiredSchedulers: only meaningful in multi mode; single mode runs exactly 1 (got ${c.desiredSchedulers})`);
-  }
-  if (c.desiredSchedulers > c.nodes.length) {
-    problems.push(`desiredSchedulers: ${c.desiredSchedulers} exceeds the ${c.nodes.length} configured node(s)`);
-  }
   if (!c.compressedTimings) {
-    if (c.staleAfterSeconds < 15) {
-      problems.push(
-        `staleAfterSeconds: must be at least 15, since Airflow 2.5–2.7 store a heartbeat one beat old and a healthy age reaches 10 s (got ${c.staleAfterSeconds})`,
-      );
-    }
     const ci = c.checkIntervalSeconds;
     if (!(ci === 60 || (Number.isInteger(ci) && ci >= 10 && ci <= 30 && 60 % ci === 0))) {
       problems.push(`checkIntervalSeconds: must be 60, or 10–30 and divide 60 (10, 12, 15, 20, 30) (got ${ci})`);
@@ -203,20 +352,9 @@ const clusterProblems = (c: ClusterConfig): string[] => {
       problems.push(`commandTimeoutSeconds: SSM accepts at least 30 (got ${c.commandTimeoutSeconds})`);
     }
   }
-  const staleTooShort = !c.compressedTimings && c.staleAfterSeconds < 15;
-  if (!staleTooShort && c.staleAfterSeconds <= 2 * c.heartbeatSeconds) {
-    problems.push(
-      `staleAfterSeconds: must exceed two heartbeats (2 × heartbeatSeconds = ${2 * c.heartbeatSeconds}): a healthy Airflow 2.5–2.7 or 3.x scheduler's stored heartbeat is up to two beats old (got ${c.staleAfterSeconds})`,
-    );
-  }
   if (c.leaseSeconds < c.commandTimeoutSeconds + 15) {
     problems.push(
       `leaseSeconds: must exceed the longest step under the lease, one command plus a write: at least commandTimeoutSeconds + 15 = ${c.commandTimeoutSeconds + 15} (got ${c.leaseSeconds})`,
-    );
-  }
-  if (c.startupGraceSeconds < c.checkIntervalSeconds) {
-    problems.push(
-      `startupGraceSeconds: must be at least checkIntervalSeconds (${c.checkIntervalSeconds}) or a start expires before any tick can see it (got ${c.startupGraceSeconds})`,
     );
   }
   return problems;
@@ -246,22 +384,41 @@ const throwProblems = (problems: string[], what: string, input: unknown): void =
   if (shown.length > 0) throw new ConfigError(`invalid ${what}: ${shown.join('; ')}`, shown);
 };
 
+/** Parsed cluster plus its resolved components, and every cross-field problem in order. */
+const resolveCluster = (parsed: ClusterConfig, input: unknown): { config: ClusterConfig; problems: string[] } => {
+  const { config, problems: moving } = normalizeScheduler(parsed, input);
+  const { components, problems: resolving } = resolveComponents(config);
+  const problems = [...clusterProblems(config), ...moving, ...resolving, ...components.flatMap((k) => componentProblems(k, config))];
+  return { config, problems };
+};
+
 /** Validates the cluster part of the configuration (also used by the CDK construct at synth). */
 const parseClusterConfig = (input: unknown): ClusterConfig => {
   const cluster = parseOrThrow(clusterSchema, input, 'cluster configuration');
-  throwProblems(clusterProblems(cluster), 'cluster configuration', input);
-  return cluster;
+  const { config, problems } = resolveCluster(cluster, input);
+  throwProblems(problems, 'cluster configuration', input);
+  return config;
 };
 
 /** Validates the complete function configuration once at cold start. */
 const parseSettings = (input: unknown): WatchdogSettings => {
   const settings = parseOrThrow(watchdogSettingsSchema, input, 'watchdog configuration');
-  throwProblems(
-    [...clusterProblems(settings.cluster).map((p) => `cluster.${p}`), ...dbProblems(settings.db)],
-    'watchdog configuration',
-    input,
-  );
-  return settings;
+  const rawCluster = (input as { cluster?: unknown }).cluster;
+  const rawAws = ((input as { aws?: unknown }).aws ?? {}) as { unitName?: unknown };
+  // `aws.unitName` predates components: it names the scheduler's unit unless components.scheduler does.
+  const schedulerUnit = settings.cluster.components?.scheduler?.unitName;
+  const unitProblems: string[] = [];
+  let cluster = settings.cluster;
+  if (rawAws.unitName !== undefined) {
+    if (schedulerUnit !== undefined && schedulerUnit !== settings.aws.unitName) {
+      unitProblems.push(`aws.unitName: "${settings.aws.unitName}" disagrees with cluster.components.scheduler.unitName "${schedulerUnit}"; set one`);
+    } else {
+      cluster = { ...cluster, components: { ...cluster.components, scheduler: { ...cluster.components?.scheduler, unitName: settings.aws.unitName } } };
+    }
+  }
+  const { config, problems } = resolveCluster(cluster, rawCluster);
+  throwProblems([...problems.map((p) => `cluster.${p}`), ...unitProblems, ...dbProblems(settings.db)], 'watchdog configuration', input);
+  return { ...settings, cluster: config };
 };
 
 /** Reads the JSON configuration from an environment-like map; the only place that names the variable. */
@@ -284,6 +441,8 @@ const settingsFromEnv = (env: Readonly<Record<string, string | undefined>>): Wat
 
 export {
   awsSchema,
+  componentSchema,
+  componentsOf,
   CONFIG_ENV_VAR,
   clusterSchema,
   dbSchema,

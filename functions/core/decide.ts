@@ -1,6 +1,9 @@
 import { addFailure, event, HOUR_MS, label, pushHistory, sameState, secs } from './bookkeeping.js';
 import type { ClusterConfig } from './config.js';
-import type { HistoryEvent, NodeFailures, Observation, PendingStart, Plan, RecordState } from './model.js';
+import type { ComponentSpec } from './components.js';
+import { componentsOf } from './config.js';
+import type { Action, ComponentPlan, HistoryEvent, NodeFailures, Observation, PendingStart, Plan, RecordState, Verdict } from './model.js';
+import { mergeComponentState, projectConfig, projectObservation, projectState } from './projection.js';
 import { applyRules, emptyCounts, ordered, type PlanDraft, type RuleContext } from './rules/common.js';
 import { MULTI_RULES } from './rules/multi.js';
 import { SINGLE_RULES } from './rules/single.js';
@@ -72,34 +75,37 @@ const settleRecord = (
 
 const zeroCounts = () => ({ healthy: 0, ...emptyCounts() });
 
-const decide = (obs: Observation, record: RecordState, config: ClusterConfig, now: number): Plan => {
-  if (obs.db.status === 'unreachable') {
-    return {
-      verdict: 'unknown',
-      actions: [],
-      reasons: [`metadata DB unreachable (${obs.db.reason}): no action; a DB outage is never a reason to fail over`],
-      alarms: [],
-      counts: zeroCounts(),
-    };
-  }
-  const okObs = obs as OkObservation;
-  const view = viewCluster(okObs, record, config, now);
-  const reachNote = obs.reachabilityError === undefined ? [] : [`SSM reachability unknown: ${obs.reachabilityError}`];
+/** One component's decision on its projection: the record state to write back and its part of the plan. */
+interface ComponentDecision {
+  readonly spec: ComponentSpec;
+  readonly state: RecordState;
+  readonly events: readonly HistoryEvent[];
+  readonly actions: readonly Action[];
+  readonly part: ComponentPlan;
+}
 
+const decideComponent = (obs: OkObservation, record: RecordState, config: ClusterConfig, spec: ComponentSpec, now: number): ComponentDecision => {
+  const view = viewCluster(obs, record, config, now, spec.noun);
+  const reachNote = obs.reachabilityError === undefined ? [] : [`SSM reachability unknown: ${obs.reachabilityError}`];
   if (record.paused !== undefined || config.enforcement === 'observe') {
     const why =
       record.paused !== undefined
         ? `paused since ${new Date(record.paused.since).toISOString()} by ${record.paused.by}: ${record.paused.reason}; observing only`
         : 'enforcement is observe: metrics only';
     return {
-      verdict: record.paused !== undefined ? 'paused' : 'observe-only',
+      spec,
+      state: record,
+      events: [],
       actions: [],
-      reasons: [why, ...view.warnings, ...reachNote],
-      alarms: [...view.alarms],
-      counts: { ...zeroCounts(), healthy: view.healthy.length },
+      part: {
+        component: spec.name,
+        verdict: record.paused !== undefined ? 'paused' : 'observe-only',
+        reasons: [why, ...view.warnings, ...reachNote],
+        alarms: [...view.alarms],
+        counts: { ...zeroCounts(), healthy: view.healthy.length },
+      },
     };
   }
-
   const settled = settleRecord(record, view, config, now);
   const d: PlanDraft = {
     state: settled.state,
@@ -110,18 +116,72 @@ const decide = (obs: Observation, record: RecordState, config: ClusterConfig, no
     verdict: 'healthy',
     counts: emptyCounts(),
   };
-  const ctx: RuleContext = { config, obs, view, inGrace: settled.inGrace, now, byId: new Map(config.nodes.map((n) => [n.id, n])) };
-  applyRules(config.mode === 'single' ? SINGLE_RULES : MULTI_RULES, ctx, d);
-
-  const next: RecordState = { ...d.state, history: pushHistory(d.state.history, d.events) };
+  const ctx: RuleContext = { config, obs, view, inGrace: settled.inGrace, now, byId: new Map(config.nodes.map((n) => [n.id, n])), noun: spec.noun };
+  const rule = applyRules(config.mode === 'single' ? SINGLE_RULES : MULTI_RULES, ctx, d);
+  const component = spec.name === 'scheduler' ? undefined : spec.name;
   return {
-    verdict: d.verdict,
-    actions: ordered(d.actions),
-    reasons: [...d.reasons, ...view.warnings, ...reachNote],
-    alarms: d.alarms,
-    ...(sameState(next, record) ? {} : { next }),
-    counts: { healthy: view.healthy.length, ...d.counts },
+    spec,
+    state: { ...d.state, history: d.events },
+    events: d.events,
+    actions: d.actions.map((a) => (component === undefined ? a : { ...a, component })),
+    part: {
+      component: spec.name,
+      verdict: d.verdict,
+      ...(rule === undefined ? {} : { rule }),
+      reasons: [...d.reasons, ...view.warnings, ...reachNote],
+      alarms: d.alarms,
+      counts: { healthy: view.healthy.length, ...d.counts },
+    },
   };
 };
 
-export { decide };
+/** Worst first: the verdict of a cluster is that of its component in the worst state. */
+const VERDICT_SEVERITY: readonly Verdict[] = ['unknown', 'no-candidate', 'suppressed', 'down', 'recovering', 'degraded', 'paused', 'observe-only', 'healthy'];
+const worst = (verdicts: readonly Verdict[]): Verdict =>
+  verdicts.reduce((w, v) => (VERDICT_SEVERITY.indexOf(v) < VERDICT_SEVERITY.indexOf(w) ? v : w), 'healthy');
+
+const decide = (obs: Observation, record: RecordState, config: ClusterConfig, now: number): Plan => {
+  if (obs.db.status === 'unreachable') {
+    return {
+      verdict: 'unknown',
+      actions: [],
+      reasons: [`metadata DB unreachable (${obs.db.reason}): no action; a DB outage is never a reason to fail over`],
+      alarms: [],
+      counts: zeroCounts(),
+    };
+  }
+  const specs = componentsOf(config);
+  let state = record;
+  const events: HistoryEvent[] = [];
+  const decisions: ComponentDecision[] = [];
+  for (const spec of specs) {
+    const sub = decideComponent(
+      projectObservation(obs, spec) as OkObservation,
+      projectState(record, spec.name, spec),
+      projectConfig(config, spec),
+      spec,
+      now,
+    );
+    const merged = mergeComponentState(state, spec.name, sub.state);
+    state = merged.state;
+    events.push(...merged.events);
+    decisions.push(sub);
+  }
+  // Nothing changed and no event: no write (even when a hand-edited history is over its limit).
+  const unchanged = events.length === 0 && sameState({ ...state, history: record.history }, record);
+  const next: RecordState = { ...state, history: pushHistory(record.history, events) };
+  const single = decisions.length === 1;
+  const prefixed = (d: ComponentDecision): string[] => (single ? [...d.part.reasons] : d.part.reasons.map((r) => `${d.spec.noun}: ${r}`));
+  const scheduler = decisions[0] as ComponentDecision;
+  return {
+    verdict: worst(decisions.map((d) => d.part.verdict)),
+    components: decisions.map((d) => d.part),
+    actions: ordered(decisions.flatMap((d) => d.actions)),
+    reasons: decisions.flatMap(prefixed),
+    alarms: [...new Set(decisions.flatMap((d) => d.part.alarms))],
+    ...(unchanged || sameState(next, record) ? {} : { next }),
+    counts: scheduler.part.counts,
+  };
+};
+
+export { decide, VERDICT_SEVERITY };

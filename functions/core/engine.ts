@@ -1,14 +1,16 @@
-import type { ClusterConfig } from './config.js';
+import type { OtherComponent } from './components.js';
+import { type ClusterConfig, componentsOf } from './config.js';
 import { decide } from './decide.js';
 import { planManualFailover, planPause, planResume } from './manual.js';
 import { type StatusView, statusView } from './status-view.js';
 import { errorMessage, RefusedError } from './errors.js';
 import { RecordUnavailableError } from './errors.js';
-import { type EvidenceNeed, evidenceNeeded, ReadingLog, unitProbeOf } from './evidence.js';
+import { type EvidenceItem, type EvidenceNeed, evidenceNeeded, evidenceWindowMs, ReadingLog, unitProbeOf, withUnit } from './evidence.js';
 import { livenessWindowSeconds } from './liveness.js';
-import type { Action, CommandOutcome, DbObservation, NodeRef, Observation, Plan, Reachability, RecordState, StoredRecord, UnitProbe } from './model.js';
-import { applyOutcome, applySkippedStart, blockingStop, markSent } from './outcomes.js';
-import type { Clock, Fleet, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
+import type { Action, CommandOutcome, DbObservation, Observation, Plan, Reachability, RecordState, StoredRecord } from './model.js';
+import { applyOutcome, applySkippedStart, blockingStop, markSent, stopKey } from './outcomes.js';
+import { projectState } from './projection.js';
+import type { Clock, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
 import type { ManualRequest } from './requests.js';
 
 /**
@@ -48,7 +50,21 @@ interface TickReport {
   readonly durationMs: number;
 }
 
-const heartbeatQuery = (config: ClusterConfig) => ({ hostnames: config.nodes.map((n) => n.hostname), staleAfterSeconds: config.staleAfterSeconds });
+/** One statement for every component: the scheduler's job type and the configured others'. */
+/** The unit parameter of a component's commands. */
+const unitOf = (config: ClusterConfig, component: OtherComponent | undefined): { unitName?: string } => {
+  const spec = componentsOf(config).find((k) => k.name === (component ?? 'scheduler'));
+  return spec === undefined ? {} : { unitName: spec.unitName };
+};
+
+const heartbeatQuery = (config: ClusterConfig): HeartbeatQuery => {
+  const others = Object.fromEntries(componentsOf(config).filter((k) => k.name !== 'scheduler').map((k) => [k.name, k.jobType]));
+  return {
+    hostnames: config.nodes.map((n) => n.hostname),
+    staleAfterSeconds: Math.max(...componentsOf(config).map((k) => k.staleAfterSeconds)),
+    ...(Object.keys(others).length === 0 ? {} : { others }),
+  };
+};
 
 /**
  * Reads the DB, the record and SSM reachability in parallel. Every reading is kept: when the record
@@ -102,8 +118,8 @@ const watchDb = async (deps: EngineDeps, config: ClusterConfig, observed: Observ
 };
 
 /** Bound on one status command asked for liveness evidence: the window plus a little, within the command bound. */
-const probeBoundMs = (config: ClusterConfig): number =>
-  Math.min(config.commandTimeoutSeconds * 1000, Math.max(5000, livenessWindowSeconds(config.heartbeatSeconds) * 1000 + 2000));
+const probeBoundMs = (heartbeatSeconds: number, config: ClusterConfig): number =>
+  Math.min(config.commandTimeoutSeconds * 1000, Math.max(5000, livenessWindowSeconds(heartbeatSeconds) * 1000 + 2000));
 
 /**
  * Gathers what the decision needs to tell dead from unseen: the unit state of stale intended-active
@@ -112,28 +128,36 @@ const probeBoundMs = (config: ClusterConfig): number =>
  */
 const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed: Observed, need: EvidenceNeed, log: ReadingLog): Promise<Observed> => {
   const answers = await Promise.all(
-    need.probe.map(async (n) => {
+    need.probe.map(async (item) => {
+      const epoch = projectState(observed.record, item.component, item.spec).epoch;
       const outcome = await deps.fleet.run(
-        { kind: 'status', nodeId: n.id, epoch: observed.record.epoch, comment: `watchdog ${config.clusterName} liveness status`.slice(0, 100) },
-        { boundMs: probeBoundMs(config) },
+        {
+          kind: 'status',
+          nodeId: item.node.id,
+          epoch,
+          unitName: item.spec.unitName,
+          comment: `watchdog ${config.clusterName} ${item.component} liveness status`.slice(0, 100),
+        },
+        { boundMs: probeBoundMs(item.spec.heartbeatSeconds, config) },
       );
-      return [n.id, unitProbeOf(outcome)] as const;
+      return { item, probe: unitProbeOf(outcome) };
     }),
   );
-  const units: Record<string, UnitProbe> = {};
-  for (const [id, probe] of answers) if (probe !== undefined) units[id] = probe;
-  const provenByUnit = (n: NodeRef): boolean => {
-    const u = units[n.id];
-    return u !== undefined && (!u.ok || u.report.unitState === 'failed' || u.report.unitState === 'inactive');
-  };
-  const withUnits: Observed = { ...observed, observation: { ...observed.observation, units } };
-  if (need.nodes.every(provenByUnit)) return withUnits;
+  let observation = observed.observation;
+  const proven = new Set<EvidenceItem>();
+  for (const { item, probe } of answers) {
+    if (probe === undefined) continue;
+    observation = withUnit(observation, item.component, item.node.id, probe);
+    if (!probe.ok || probe.report.unitState === 'failed' || probe.report.unitState === 'inactive') proven.add(item);
+  }
+  const withUnits: Observed = { ...observed, observation };
+  if (need.items.every((i) => proven.has(i))) return withUnits;
   const wait = need.reobserveAt - deps.clock.now();
   if (wait > 0) await deps.clock.sleep(wait);
   const db = await deps.db.observe(heartbeatQuery(config));
   const observedAt = deps.clock.now();
   log.add(db, observedAt);
-  const earlier = log.before(observedAt, livenessWindowSeconds(config.heartbeatSeconds) * 1000);
+  const earlier = log.before(observedAt, evidenceWindowMs(config));
   return {
     ...withUnits,
     observation: { ...withUnits.observation, db, ...(earlier === undefined ? {} : { earlier }) },
@@ -189,7 +213,7 @@ const commitAndAct = async (
       // ever be charged to its node (a lease lost before that point leaves an unsent intent).
       let markLost: string | undefined;
       const onSent = async (): Promise<void> => {
-        state = markSent(state, action, deps.clock.now());
+        state = markSent(state, action, deps.clock.now(), config);
         const w = await deps.store.write(current, state, { owner: deps.owner, expiresAt: deps.clock.now() + leaseMs, now: deps.clock.now() });
         if (w.ok) current = w.record;
         else markLost = w.reason;
@@ -199,11 +223,12 @@ const commitAndAct = async (
           kind: action.kind,
           nodeId: action.nodeId,
           epoch: action.epoch,
-          comment: `watchdog ${config.clusterName} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
+          ...unitOf(config, action.component),
+          comment: `watchdog ${config.clusterName} ${action.component ?? 'scheduler'} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
         },
         action.kind === 'start' ? { onSent } : {},
       );
-      if (action.kind === 'stop') stopOutcomes.set(action.nodeId, outcome);
+      if (action.kind === 'stop') stopOutcomes.set(stopKey(action.component, action.nodeId), outcome);
       state = applyOutcome(state, action, outcome, config, deps.clock.now());
       executed.push({ action, outcome });
       if (markLost !== undefined) {
@@ -261,7 +286,7 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
   log.add(observed.observation.db, observed.observedAt);
   const state = stripStored(observed.record);
   if (config.enforcement !== 'observe' && state.paused === undefined) {
-    const earlier = log.before(observed.observedAt, livenessWindowSeconds(config.heartbeatSeconds) * 1000);
+    const earlier = log.before(observed.observedAt, evidenceWindowMs(config));
     if (earlier !== undefined) observed = { ...observed, observation: { ...observed.observation, earlier } };
     const need = evidenceNeeded(observed.observation, state, config, log, observed.observedAt);
     if (need !== undefined) observed = await gatherEvidence(deps, config, observed, need, log);
@@ -305,9 +330,16 @@ const runManual = async (
     const state = stripStored(observed.record);
     let plan: Plan;
     if (req.action === 'failover') {
-      plan = planManualFailover(observed.observation, state, config, { to: req.to, reason: req.reason, force: req.force ?? false, caller }, now);
+      plan = planManualFailover(
+        observed.observation,
+        state,
+        config,
+        { ...(req.component === undefined ? {} : { component: req.component }), to: req.to, reason: req.reason, force: req.force ?? false, caller },
+        now,
+      );
     } else {
-      const next = req.action === 'pause' ? planPause(state, req.reason, caller, now) : planResume(state, caller, now, req.reason);
+      const target = { ...(req.component === undefined ? {} : { component: req.component }), config };
+      const next = req.action === 'pause' ? planPause(state, req.reason, caller, now, target) : planResume(state, caller, now, req.reason, target);
       plan = { verdict: req.action === 'pause' ? 'paused' : 'healthy', actions: [], reasons: [`${req.action} by ${caller}`], alarms: [], next, counts: { healthy: 0, failovers: 0, restarts: 0, duplicateStops: 0, suppressed: 0, noCandidate: 0 } };
     }
     const report = await commitAndAct(deps, config, observed, plan, started);

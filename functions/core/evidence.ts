@@ -1,6 +1,8 @@
-import type { ClusterConfig } from './config.js';
+import type { ComponentName, ComponentSpec, OtherComponent } from './components.js';
+import { type ClusterConfig, componentsOf } from './config.js';
 import { judgeLiveness, livenessWindowSeconds } from './liveness.js';
-import type { CommandOutcome, DbObservation, EarlierReading, NodeRef, Observation, RecordState, SchedulerRow, UnitProbe, UnitReport } from './model.js';
+import type { CommandOutcome, DbObservation, EarlierReading, NodeRef, Observation, RecordState, SchedulerRow, UnitProbe } from './model.js';
+import { projectState } from './projection.js';
 
 /**
  * Which liveness evidence a tick still needs before deciding, and the invocation's log of earlier DB
@@ -11,6 +13,9 @@ import type { CommandOutcome, DbObservation, EarlierReading, NodeRef, Observatio
 /** How many earlier readings an invocation keeps: enough for the liveness window at any tick interval. */
 const MAX_READINGS = 16;
 
+const rowsIn = (r: EarlierReading, component: ComponentName): Readonly<Record<string, SchedulerRow>> =>
+  component === 'scheduler' ? r.rows : (r.others?.[component] ?? {});
+
 /** The DB readings of one invocation, oldest first. A reading with the DB unreachable clears it. */
 class ReadingLog {
   readonly #readings: EarlierReading[] = [];
@@ -20,7 +25,8 @@ class ReadingLog {
       this.#readings.length = 0;
       return;
     }
-    this.#readings.push({ observedAt, rows: db.rows });
+    const others = db.others === undefined ? undefined : Object.fromEntries(Object.entries(db.others).map(([k, v]) => [k, v?.rows ?? {}]));
+    this.#readings.push({ observedAt, rows: db.rows, ...(others === undefined ? {} : { others }) });
     if (this.#readings.length > MAX_READINGS) this.#readings.shift();
   }
 
@@ -34,10 +40,10 @@ class ReadingLog {
     return older[0];
   }
 
-  /** When the log first saw this host with exactly this heartbeat (same job, same value) already stale. */
-  firstStale(hostname: string, row: SchedulerRow, staleAfterSeconds: number): number | undefined {
+  /** When the log first saw this component's row on this host with exactly this heartbeat, already stale. */
+  firstStale(component: ComponentName, hostname: string, row: SchedulerRow, staleAfterSeconds: number): number | undefined {
     for (const r of this.#readings) {
-      const x = r.rows[hostname];
+      const x = rowsIn(r, component)[hostname];
       if (x !== undefined && x.jobId === row.jobId && x.latestHeartbeat === row.latestHeartbeat && x.ageSeconds > staleAfterSeconds) return r.observedAt;
     }
     return undefined;
@@ -48,87 +54,81 @@ class ReadingLog {
   }
 }
 
+/** The liveness window of the slowest-beating component: an earlier reading that old serves every component. */
+const evidenceWindowMs = (config: ClusterConfig): number => Math.max(...componentsOf(config).map((k) => livenessWindowSeconds(k.heartbeatSeconds))) * 1000;
+
+interface EvidenceItem {
+  readonly component: ComponentName;
+  readonly spec: ComponentSpec;
+  readonly node: NodeRef;
+}
+
 interface EvidenceNeed {
-  /** Intended-active nodes whose stale heartbeat nothing explains yet. */
-  readonly nodes: readonly NodeRef[];
+  /** Intended-active instances whose stale heartbeat nothing explains yet. */
+  readonly items: readonly EvidenceItem[];
   /** Of those, the ones SSM can reach: ask their unit's state. */
-  readonly probe: readonly NodeRef[];
+  readonly probe: readonly EvidenceItem[];
   /** When a second DB reading can show a frozen heartbeat (the liveness window after the first). */
   readonly reobserveAt: number;
 }
 
 /**
- * Evidence is gathered only where the decision depends on it: the record's intended-active nodes whose
- * heartbeat is stale and not already judged by the log's earlier readings. A node with a start still
- * inside startupGraceSeconds is judged by the pending-start rule, not by evidence.
+ * Evidence is gathered only where the decision depends on it: each component's intended-active nodes
+ * whose heartbeat is stale and not already judged by the log's earlier readings. A node with a start
+ * still inside startupGraceSeconds is judged by the pending-start rule, not by evidence.
  */
 const evidenceNeeded = (obs: Observation, record: RecordState, config: ClusterConfig, log: ReadingLog, now: number): EvidenceNeed | undefined => {
   if (obs.db.status !== 'ok') return undefined;
-  const windowMs = livenessWindowSeconds(config.heartbeatSeconds) * 1000;
-  const earlier = log.before(now, windowMs);
-  const pending = new Set(record.pending.filter((p) => now - p.issuedAt < config.startupGraceSeconds * 1000).map((p) => p.nodeId));
-  const nodes: NodeRef[] = [];
+  const db = obs.db;
+  const earlier = log.before(now, evidenceWindowMs(config));
+  const items: EvidenceItem[] = [];
   let reobserveAt = now;
-  for (const n of config.nodes) {
-    if (!record.active.includes(n.id) || pending.has(n.id)) continue;
-    const row = obs.db.rows[n.hostname];
-    const verdict = judgeLiveness({
-      row,
-      ...(earlier === undefined ? {} : { earlier: { row: earlier.rows[n.hostname], observedAt: earlier.observedAt } }),
-      staleAfterSeconds: config.staleAfterSeconds,
-      heartbeatSeconds: config.heartbeatSeconds,
-      now,
-    });
-    if (verdict.kind !== 'suspect' || row === undefined) continue;
-    nodes.push(n);
-    // The window starts at the first reading that already showed this heartbeat stale.
-    reobserveAt = Math.max(reobserveAt, (log.firstStale(n.hostname, row, config.staleAfterSeconds) ?? now) + windowMs);
+  for (const spec of componentsOf(config)) {
+    const state = projectState(record, spec.name, spec);
+    if (state.paused !== undefined) continue;
+    const windowMs = livenessWindowSeconds(spec.heartbeatSeconds) * 1000;
+    const rows = spec.name === 'scheduler' ? db.rows : (db.others?.[spec.name as OtherComponent]?.rows ?? {});
+    const pending = new Set(state.pending.filter((p) => now - p.issuedAt < spec.startupGraceSeconds * 1000).map((p) => p.nodeId));
+    for (const n of spec.nodes) {
+      if (!state.active.includes(n.id) || pending.has(n.id)) continue;
+      const row = rows[n.hostname];
+      const verdict = judgeLiveness({
+        row,
+        ...(earlier === undefined ? {} : { earlier: { row: rowsIn(earlier, spec.name)[n.hostname], observedAt: earlier.observedAt } }),
+        staleAfterSeconds: spec.staleAfterSeconds,
+        heartbeatSeconds: spec.heartbeatSeconds,
+        now,
+      });
+      if (verdict.kind !== 'suspect' || row === undefined) continue;
+      items.push({ component: spec.name, spec, node: n });
+      // The window starts at the first reading that already showed this heartbeat stale.
+      reobserveAt = Math.max(reobserveAt, (log.firstStale(spec.name, n.hostname, row, spec.staleAfterSeconds) ?? now) + windowMs);
+    }
   }
-  if (nodes.length === 0) return undefined;
-  return { nodes, probe: nodes.filter((n) => obs.reachability[n.id] === 'Online'), reobserveAt };
-};
-
-const lastJsonLine = (text: string): unknown => {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
-  const last = lines[lines.length - 1];
-  if (last === undefined) throw new Error('no JSON report line in the output');
-  try {
-    return JSON.parse(last) as unknown;
-  } catch {
-    throw new Error(`the last report line is not valid JSON (${JSON.stringify(last.slice(0, 80))})`);
-  }
-};
-
-const epochOrNull = (v: unknown, field: string): number | null => {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  throw new Error(`${field}: expected a non-negative integer or null, got ${JSON.stringify(v)}`);
-};
-
-/** The unit report inside a status command's stdout; throws with the field at fault. */
-const parseUnitReport = (stdout: string): UnitReport => {
-  const r = lastJsonLine(stdout);
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new Error('report: expected a JSON object');
-  const o = r as Record<string, unknown>;
-  // Older node scripts report the unit's state as the status result word.
-  const unitState = o.unitState ?? (o.action === 'status' ? o.result : undefined);
-  if (typeof unitState !== 'string' || !/^[a-z-]{1,32}$/.test(unitState)) throw new Error(`unitState: expected a systemd state word, got ${JSON.stringify(unitState)}`);
-  if (typeof o.running !== 'boolean') throw new Error(`running: expected true or false, got ${JSON.stringify(o.running)}`);
-  return { unitState, running: o.running, permitEpoch: epochOrNull(o.permitEpoch, 'permitEpoch'), nodeEpoch: epochOrNull(o.nodeEpoch, 'nodeEpoch') };
+  if (items.length === 0) return undefined;
+  return { items, probe: items.filter((i) => obs.reachability[i.node.id] === 'Online'), reobserveAt };
 };
 
 /**
- * A status command's outcome as liveness evidence: a trusted report, or why the answer cannot be
- * trusted. No answer at all (timeout, undeliverable) is no evidence: undefined.
+ * A status command's outcome as liveness evidence: the node script's report (parsed strictly by the
+ * fleet adapter), or why the answer cannot be trusted. No answer at all (timeout, undeliverable) is no
+ * evidence: undefined.
  */
 const unitProbeOf = (outcome: CommandOutcome): UnitProbe | undefined => {
   if (outcome.status !== 'success') return undefined;
-  try {
-    return { ok: true, report: parseUnitReport(outcome.output) };
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
+  if (outcome.report !== undefined) {
+    const r = outcome.report;
+    return { ok: true, report: { unitState: r.unitState, running: r.running, permitEpoch: r.permitEpoch, nodeEpoch: r.nodeEpoch } };
   }
+  return { ok: false, error: outcome.reportError ?? 'the status answer carried no report' };
 };
 
-export { evidenceNeeded, parseUnitReport, ReadingLog, unitProbeOf };
-export type { EvidenceNeed };
+/** Places a probe's answer in the observation (the scheduler's units, or the component's). */
+const withUnit = (obs: Observation, component: ComponentName, nodeId: string, probe: UnitProbe): Observation => {
+  if (component === 'scheduler') return { ...obs, units: { ...obs.units, [nodeId]: probe } };
+  const mine = obs.otherUnits?.[component] ?? {};
+  return { ...obs, otherUnits: { ...obs.otherUnits, [component]: { ...mine, [nodeId]: probe } } };
+};
+
+export { evidenceNeeded, evidenceWindowMs, ReadingLog, unitProbeOf, withUnit };
+export type { EvidenceItem, EvidenceNeed };

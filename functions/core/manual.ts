@@ -1,8 +1,10 @@
 import { event, label, pushHistory } from './bookkeeping.js';
-import type { ClusterConfig } from './config.js';
+import type { ComponentName, ComponentSpec } from './components.js';
+import { type ClusterConfig, componentsOf } from './config.js';
 import { RefusedError } from './errors.js';
 import type { Action, NodeRef, Observation, Plan, RecordState } from './model.js';
 import { emptyCounts, nextCandidate, ordered, startOn, stop, whyNotCandidate } from './rules/common.js';
+import { mergeComponentState, projectConfig, projectObservation, projectState } from './projection.js';
 import { type OkObservation, viewCluster } from './view.js';
 
 /**
@@ -11,20 +13,22 @@ import { type OkObservation, viewCluster } from './view.js';
  * state throws RefusedError and changes nothing.
  */
 interface ManualFailover {
+  /** The component to move; the scheduler when absent. */
+  readonly component?: ComponentName;
   readonly to?: string;
   readonly reason: string;
   readonly force: boolean;
   readonly caller: string;
 }
 
-const planManualFailover = (obs: Observation, record: RecordState, config: ClusterConfig, req: ManualFailover, now: number): Plan => {
-  if (config.mode !== 'single') throw new RefusedError('failover applies to single mode; in multi mode stop or start nodes through their configuration');
+const planFailoverHere = (obs: Observation, record: RecordState, config: ClusterConfig, req: ManualFailover, now: number, noun: string): Plan => {
+  if (config.mode !== 'single') throw new RefusedError(`failover applies to single mode; the ${noun} runs in multi mode: stop or start nodes through its configuration`);
   if (obs.db.status === 'unreachable' && !req.force) {
     throw new RefusedError(`metadata DB unreachable (${obs.db.reason}): failover refused without "force": true`);
   }
   const okObs: OkObservation =
     obs.db.status === 'ok' ? (obs as OkObservation) : { ...obs, db: { status: 'ok', rows: {}, foreign: [] } };
-  const c = viewCluster(okObs, record, config, now);
+  const c = viewCluster(okObs, record, config, now, noun);
   const activeId = record.active[0];
   const active = config.nodes.find((n) => n.id === activeId);
   let target: NodeRef | undefined;
@@ -62,12 +66,12 @@ const planManualFailover = (obs: Observation, record: RecordState, config: Clust
   const stoppingHealthy = [...toStop.keys()].some((id) => c.healthy.some((n) => n.id === id));
   for (const n of toStop.values()) {
     const purpose = cancelled.has(n.id) ? 'cancel-pending' : n.id === activeId ? 'fence' : 'stop-duplicate';
-    actions.push(stop(n, epoch, purpose, `${purpose === 'cancel-pending' ? 'cancel the pending start' : 'stop the scheduler'} on ${label(n)}: ${why}`));
+    actions.push(stop(n, epoch, purpose, `${purpose === 'cancel-pending' ? 'cancel the pending start' : `stop the ${noun}`} on ${label(n)}: ${why}`));
     stopped.push(n.id);
   }
   if (!targetHealthy) {
     actions.push(
-      ...startOn(target, c.rows.get(target.id), epoch, 'failover-start', `start scheduler on ${label(target)} (epoch ${epoch}): ${why}`, {
+      ...startOn(target, c.rows.get(target.id), epoch, 'failover-start', `start ${noun} on ${label(target)} (epoch ${epoch}): ${why}`, {
         ids: stopped,
         proceedIfUnreachable: !stoppingHealthy,
       }),
@@ -94,7 +98,7 @@ const planManualFailover = (obs: Observation, record: RecordState, config: Clust
   };
 };
 
-const planPause = (record: RecordState, reason: string, caller: string, now: number): RecordState => {
+const planPauseHere = (record: RecordState, reason: string, caller: string, now: number): RecordState => {
   if (record.paused !== undefined) throw new RefusedError(`already paused since ${new Date(record.paused.since).toISOString()} by ${record.paused.by}: ${record.paused.reason}`);
   return {
     ...record,
@@ -103,7 +107,7 @@ const planPause = (record: RecordState, reason: string, caller: string, now: num
   };
 };
 
-const planResume = (record: RecordState, caller: string, now: number, reason?: string): RecordState => {
+const planResumeHere = (record: RecordState, caller: string, now: number, reason?: string): RecordState => {
   if (record.paused === undefined) throw new RefusedError('not paused');
   const { paused: _paused, ...rest } = record;
   // Pending starts issued before the pause are stale by now; the next tick re-plans from what it sees.
@@ -114,6 +118,52 @@ const planResume = (record: RecordState, caller: string, now: number, reason?: s
   };
 };
 
+
+/** The configured component a manual action names (the scheduler by default); refused when it is not supervised. */
+const targetOf = (config: ClusterConfig, name: ComponentName | undefined): ComponentSpec => {
+  const spec = componentsOf(config).find((k) => k.name === (name ?? 'scheduler'));
+  if (spec === undefined) throw new RefusedError(`component: ${name} is not configured on this cluster (cluster.components.${name})`);
+  return spec;
+};
+
+/** Applies a planner to one component's projection of the record and merges the result back. */
+const onComponent = (record: RecordState, spec: ComponentSpec, plan: (projected: RecordState) => RecordState): RecordState => {
+  const merged = mergeComponentState(record, spec.name, plan(projectState(record, spec.name, spec)));
+  return { ...merged.state, history: pushHistory(record.history, merged.events) };
+};
+
+const planManualFailover = (obs: Observation, record: RecordState, config: ClusterConfig, req: ManualFailover, now: number): Plan => {
+  const spec = targetOf(config, req.component);
+  let inner: Plan | undefined;
+  const next = onComponent(record, spec, (projected) => {
+    inner = planFailoverHere(projectObservation(obs, spec), projected, projectConfig(config, spec), req, now, spec.noun);
+    return inner.next ?? projected;
+  });
+  const plan = inner as unknown as Plan;
+  const component = spec.name === 'scheduler' ? undefined : spec.name;
+  return {
+    ...plan,
+    actions: plan.actions.map((a) => (component === undefined ? a : { ...a, component })),
+    reasons: spec.name === 'scheduler' ? plan.reasons : plan.reasons.map((r) => `${spec.noun}: ${r}`),
+    next,
+  };
+};
+
+/** Maintenance of one component (the scheduler by default): its ticks observe and report only. */
+interface ComponentTarget {
+  readonly component?: ComponentName;
+  readonly config: ClusterConfig;
+}
+
+const planPause = (record: RecordState, reason: string, caller: string, now: number, target?: ComponentTarget): RecordState => {
+  if (target === undefined || (target.component ?? 'scheduler') === 'scheduler') return planPauseHere(record, reason, caller, now);
+  return onComponent(record, targetOf(target.config, target.component), (projected) => planPauseHere(projected, reason, caller, now));
+};
+
+const planResume = (record: RecordState, caller: string, now: number, reason?: string, target?: ComponentTarget): RecordState => {
+  if (target === undefined || (target.component ?? 'scheduler') === 'scheduler') return planResumeHere(record, caller, now, reason);
+  return onComponent(record, targetOf(target.config, target.component), (projected) => planResumeHere(projected, caller, now, reason));
+};
 
 export { planManualFailover, planPause, planResume };
 export type { ManualFailover };

@@ -1,3 +1,4 @@
+import type { OtherComponent } from './components.js';
 import type { NodeReport } from './node-protocol.js';
 
 /**
@@ -18,14 +19,20 @@ interface SchedulerRow {
   readonly freshRows: number;
 }
 
+/** The rows of one job type, reduced. */
+interface JobRows {
+  /** Newest live row per configured (or formerly configured) hostname; absent = no live row in the lookback window. */
+  readonly rows: Readonly<Record<string, SchedulerRow>>;
+  /** Rows with a fresh heartbeat whose hostname is not in the query's list. */
+  readonly foreign: readonly SchedulerRow[];
+}
+
 type DbObservation =
-  | {
+  | ({
       readonly status: 'ok';
-      /** Newest live row per configured (or formerly configured) hostname; absent = no live row in the lookback window. */
-      readonly rows: Readonly<Record<string, SchedulerRow>>;
-      /** Rows with a fresh heartbeat whose hostname is not in the query's list. */
-      readonly foreign: readonly SchedulerRow[];
-    }
+      /** The dag-processor's and triggerer's rows (Airflow 3), when configured; `rows`/`foreign` are the scheduler's. */
+      readonly others?: Readonly<Partial<Record<OtherComponent, JobRows>>>;
+    } & JobRows)
   | {
       readonly status: 'unreachable';
       readonly reason: string;
@@ -54,6 +61,7 @@ type UnitProbe = { readonly ok: true; readonly report: UnitReport } | { readonly
 interface EarlierReading {
   readonly observedAt: number;
   readonly rows: Readonly<Record<string, SchedulerRow>>;
+  readonly others?: Readonly<Partial<Record<OtherComponent, Readonly<Record<string, SchedulerRow>>>>>;
 }
 
 interface Observation {
@@ -66,8 +74,10 @@ interface Observation {
    * reachable then and now), to tell a heartbeat that does not advance from one that does.
    */
   readonly earlier?: EarlierReading;
-  /** Status-command answers of nodes whose heartbeat is stale, by node id. */
+  /** Status-command answers of nodes whose heartbeat is stale, by node id (the scheduler's unit). */
   readonly units?: Readonly<Record<string, UnitProbe>>;
+  /** The same for the dag-processor's and triggerer's units. */
+  readonly otherUnits?: Readonly<Partial<Record<OtherComponent, Readonly<Record<string, UnitProbe>>>>>;
 }
 
 interface NodeRef {
@@ -117,10 +127,26 @@ type HistoryKind = (typeof HISTORY_KINDS)[number];
 interface HistoryEvent {
   readonly at: number;
   readonly kind: HistoryKind;
+  /** The component the event is about; absent = the scheduler. */
+  readonly component?: OtherComponent;
   readonly node?: string;
   readonly epoch: number;
   readonly reason: string;
   readonly caller: string;
+}
+
+/** What the record keeps per supervised component (the scheduler's lives in RecordState's own fields). */
+interface ComponentState {
+  readonly epoch: number;
+  readonly active: readonly string[];
+  readonly pending: readonly PendingStart[];
+  readonly failures: Readonly<Record<string, NodeFailures>>;
+  readonly failoverTimes: readonly number[];
+  readonly restartAttempts: number;
+  /** Eligible nodes at the last write, so a node that left the component's list can still be stopped. */
+  readonly nodes: readonly NodeRef[];
+  readonly lastAlarm?: { readonly kind: string; readonly at: number; readonly reason: string };
+  readonly paused?: { readonly reason: string; readonly since: number; readonly by: string };
 }
 
 /** The coordination state kept in the cluster's DynamoDB item (SPEC §6), minus version and lease. */
@@ -140,6 +166,8 @@ interface RecordState {
   readonly nodes: readonly NodeRef[];
   /** Alarms raised by the last decision that changed state (no-candidate, suppressed), for the status view. */
   readonly lastAlarm?: { readonly kind: string; readonly at: number; readonly reason: string };
+  /** The dag-processor's and triggerer's state (Airflow 3); the fields above are the scheduler's. */
+  readonly components?: Readonly<Partial<Record<OtherComponent, ComponentState>>>;
 }
 
 interface StoredRecord extends RecordState {
@@ -164,6 +192,8 @@ type ActionPurpose =
 
 interface Action {
   readonly kind: 'start' | 'stop';
+  /** The component acted on; absent = the scheduler. */
+  readonly component?: OtherComponent;
   readonly nodeId: string;
   readonly hostname: string;
   /** The fencing token sent to the node. */
@@ -193,8 +223,21 @@ type Verdict =
 
 type AlarmKind = 'no-candidate' | 'suppressed' | 'foreign-scheduler' | 'clock-skew' | 'duplicate-on-host' | 'bad-node-report' | 'epoch-jump';
 
+/** One component's part of a plan. */
+interface ComponentPlan {
+  readonly component: string;
+  readonly verdict: Verdict;
+  /** The rule that decided (rules/*.ts), when one did. */
+  readonly rule?: string;
+  readonly reasons: readonly string[];
+  readonly alarms: readonly AlarmKind[];
+  readonly counts: Plan['counts'];
+}
+
 interface Plan {
   readonly verdict: Verdict;
+  /** Per supervised component, in configuration order (the scheduler first). */
+  readonly components?: readonly ComponentPlan[];
   /** Ordered: stops before starts. */
   readonly actions: readonly Action[];
   /** Human sentences explaining the verdict, including when nothing is done. */
@@ -256,6 +299,9 @@ export type {
   ActionPurpose,
   AlarmKind,
   CommandOutcome,
+  ComponentPlan,
+  ComponentState,
+  JobRows,
   DbObservation,
   EarlierReading,
   HistoryEvent,

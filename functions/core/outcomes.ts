@@ -1,6 +1,8 @@
-import type { ClusterConfig } from './config.js';
 import { addFailure, label, pushHistory, WATCHDOG_CALLER } from './bookkeeping.js';
+import type { OtherComponent } from './components.js';
+import { type ClusterConfig, componentsOf } from './config.js';
 import type { Action, CommandOutcome, HistoryEvent, RecordState } from './model.js';
+import { mergeComponentState, projectConfig, projectState } from './projection.js';
 
 /**
  * What the record learns from each SSM outcome (SPEC §4.3 "write each outcome back"). Pure, like decide().
@@ -32,10 +34,13 @@ const neverSent = (o: CommandOutcome | undefined): boolean => o?.status === 'fai
 /** Did the node never see the command? Then nothing ran there. */
 const unreachable = (o: CommandOutcome): boolean => o.status === 'undeliverable' || (o.status === 'timeout' && o.phase === 'delivery');
 
-/** The first required stop that blocks this start, if any. */
+/** Key of a stop's outcome among a tick's: the node id for the scheduler, `<component>:<node>` for the others. */
+const stopKey = (component: OtherComponent | undefined, nodeId: string): string => (component === undefined ? nodeId : `${component}:${nodeId}`);
+
+/** The first required stop (of the same component) that blocks this start, if any. */
 const blockingStop = (action: Action, done: ReadonlyMap<string, CommandOutcome>): { nodeId: string; outcome: CommandOutcome | undefined } | undefined => {
   for (const nodeId of action.requiresStopped ?? []) {
-    const outcome = done.get(nodeId);
+    const outcome = done.get(stopKey(action.component, nodeId));
     if (outcome?.status === 'success') continue;
     if (outcome !== undefined && action.proceedIfUnreachable === true && unreachable(outcome) && nodeId !== action.nodeId) continue;
     return { nodeId, outcome };
@@ -79,7 +84,7 @@ const adoptEpoch = (state: RecordState, o: CommandOutcome): RecordState =>
 /** A start whose answer never came (command timed out, answer lost) may still come up: startupGraceSeconds decides. */
 const mayStillStart = (o: CommandOutcome): boolean => o.status === 'timeout';
 
-const applyOutcome = (state: RecordState, action: Action, outcome: CommandOutcome, config: ClusterConfig, now: number): RecordState => {
+const applyOutcomeHere = (state: RecordState, action: Action, outcome: CommandOutcome, config: ClusterConfig, now: number): RecordState => {
   const what = `${action.kind} on ${label(nodeOf(action))} (${action.purpose}) ${describeOutcome(outcome)}`;
   let next = withEvent(adoptEpoch(state, outcome), { at: now, kind: 'outcome', node: action.nodeId, epoch: state.epoch, reason: what, caller: WATCHDOG_CALLER });
   if (epochJump(state, outcome) && outcome.status === 'stale-epoch') {
@@ -95,13 +100,13 @@ const applyOutcome = (state: RecordState, action: Action, outcome: CommandOutcom
 };
 
 /** The record once SSM has accepted a start: the pending start is marked sent (its expiry is then a failure). */
-const markSent = (state: RecordState, action: Action, now: number): RecordState => ({
+const markSentHere = (state: RecordState, action: Action, now: number): RecordState => ({
   ...state,
   pending: state.pending.map((p) => (p.nodeId === action.nodeId && p.epoch === action.epoch && p.sentAt === undefined ? { ...p, sentAt: now } : p)),
 });
 
 /** A start not attempted because a stop it depends on did not succeed. */
-const applySkippedStart = (
+const applySkippedStartHere = (
   state: RecordState,
   action: Action,
   blocking: { nodeId: string; outcome: CommandOutcome | undefined },
@@ -126,4 +131,33 @@ const applySkippedStart = (
   return next;
 };
 
-export { applyOutcome, applySkippedStart, blockingStop, describeOutcome, MAX_EPOCH_JUMP, markSent };
+/**
+ * Runs one of the appliers above on the part of the record that belongs to the action's component (its
+ * projection, with that component's settings), and merges the result back, events tagged.
+ */
+const inComponent = (state: RecordState, action: Action, config: ClusterConfig, apply: (s: RecordState, c: ClusterConfig) => RecordState): RecordState => {
+  const name = action.component ?? 'scheduler';
+  const spec = componentsOf(config).find((k) => k.name === name);
+  // An action of a component the configuration no longer lists: settle it with the cluster's budgets.
+  const projectedConfig = spec === undefined ? config : projectConfig(config, spec);
+  const after = apply(projectState(state, name, spec), projectedConfig);
+  const merged = mergeComponentState(state, name, after);
+  return merged.events.length === 0 ? merged.state : { ...merged.state, history: pushHistory(state.history, merged.events) };
+};
+
+const applyOutcome = (state: RecordState, action: Action, outcome: CommandOutcome, config: ClusterConfig, now: number): RecordState =>
+  inComponent(state, action, config, (s, c) => applyOutcomeHere(s, action, outcome, c, now));
+
+const applySkippedStart = (
+  state: RecordState,
+  action: Action,
+  blocking: { nodeId: string; outcome: CommandOutcome | undefined },
+  config: ClusterConfig,
+  now: number,
+): RecordState => inComponent(state, action, config, (s, c) => applySkippedStartHere(s, action, blocking, c, now));
+
+/** The record once SSM has accepted a start: the pending start is marked sent (its expiry is then a failure). */
+const markSent = (state: RecordState, action: Action, now: number, config: ClusterConfig): RecordState =>
+  inComponent(state, action, config, (s) => markSentHere(s, action, now));
+
+export { applyOutcome, applySkippedStart, blockingStop, describeOutcome, MAX_EPOCH_JUMP, markSent, stopKey };

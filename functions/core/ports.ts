@@ -1,3 +1,4 @@
+import type { OtherComponent } from './components.js';
 import type { CommandOutcome, DbObservation, Reachability, RecordState, StoredRecord } from './model.js';
 
 /**
@@ -8,6 +9,8 @@ import type { CommandOutcome, DbObservation, Reachability, RecordState, StoredRe
 interface HeartbeatQuery {
   /** Hostnames whose newest live row is wanted, fresh or stale. */
   readonly hostnames: readonly string[];
+  /** Job types to read besides SchedulerJob (Airflow 3's DagProcessorJob, TriggererJob), by component. */
+  readonly others?: Readonly<Partial<Record<OtherComponent, string>>>;
   /** Rows of other hostnames are reported as foreign only when at most this old. */
   readonly staleAfterSeconds: number;
 }
@@ -48,6 +51,8 @@ interface CommandRequest {
   readonly kind: 'start' | 'stop' | 'status';
   readonly nodeId: string;
   readonly epoch: number;
+  /** The component's systemd unit; absent = the fleet's default (the scheduler's). */
+  readonly unitName?: string;
   /** Shown in SSM's console and CloudTrail. */
   readonly comment: string;
 }

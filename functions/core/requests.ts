@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { COMPONENT_NAMES } from './components.js';
 import { InvalidRequestError } from './errors.js';
 
 /**
@@ -15,16 +16,18 @@ const freeText = (max: number) =>
     .max(max, `must be at most ${max} characters`)
     .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
 const caller = freeText(200).optional();
+/** Which supervised component a manual action is about; the scheduler when absent. */
+const component = z.enum(COMPONENT_NAMES, { message: `must be one of ${COMPONENT_NAMES.join(', ')}` }).optional();
 const nodeRef = z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'must be a node id or hostname (letters, digits, . _ -)');
 
 const reconcileRequest = z.object({ action: z.literal('reconcile'), dryRun: z.boolean().optional(), caller }).strict();
 const statusRequest = z.object({ action: z.literal('status'), caller }).strict();
 const historyRequest = z.object({ action: z.literal('history'), limit: z.number().int().min(1).max(50).optional(), caller }).strict();
 const failoverRequest = z
-  .object({ action: z.literal('failover'), to: nodeRef.optional(), reason: freeText(500), force: z.boolean().optional(), caller })
+  .object({ action: z.literal('failover'), component, to: nodeRef.optional(), reason: freeText(500), force: z.boolean().optional(), caller })
   .strict();
-const pauseRequest = z.object({ action: z.literal('pause'), reason: freeText(500), caller }).strict();
-const resumeRequest = z.object({ action: z.literal('resume'), reason: freeText(500).optional(), caller }).strict();
+const pauseRequest = z.object({ action: z.literal('pause'), component, reason: freeText(500), caller }).strict();
+const resumeRequest = z.object({ action: z.literal('resume'), component, reason: freeText(500).optional(), caller }).strict();
 
 const manualRequest = z.discriminatedUnion('action', [reconcileRequest, statusRequest, historyRequest, failoverRequest, pauseRequest, resumeRequest]);
 type ManualRequest = z.output<typeof manualRequest>;

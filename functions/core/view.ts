@@ -29,7 +29,7 @@ interface ClusterView {
   readonly alarms: readonly AlarmKind[];
 }
 
-const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConfig, now: number): ClusterView => {
+const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConfig, now: number, noun = 'scheduler'): ClusterView => {
   const configuredIds = new Set(config.nodes.map((n) => n.id));
   const configuredHosts = new Set(config.nodes.map((n) => n.hostname));
   // A removed node whose hostname now belongs to a configured node (an instance replaced under the same
@@ -67,26 +67,26 @@ const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConf
   const knownHosts = new Set([...config.nodes, ...removed].map((n) => n.hostname));
   const foreignHealthy = obs.db.foreign.filter((r) => !knownHosts.has(r.hostname) && fresh(r));
   for (const r of foreignHealthy) {
-    warnings.push(`foreign scheduler on host "${r.hostname}" (job ${r.jobId}, ${ageText(r)}) is not a configured node; it counts as running and is never stopped`);
+    warnings.push(`foreign ${noun} on host "${r.hostname}" (job ${r.jobId}, ${ageText(r, noun)}) is not ${noun === 'scheduler' ? 'a configured node' : `a node configured for the ${noun}`}; it counts as running and is never stopped`);
     alarms.add('foreign-scheduler');
   }
   for (const row of [...rows.values(), ...foreignHealthy]) {
     if (row === undefined) continue;
     if (row.ageSeconds < -SKEW_WARN_SECONDS) {
       warnings.push(
-        `heartbeat of "${row.hostname}" is ${Math.round(-row.ageSeconds)} s in the future by the DB's clock: that scheduler's clock runs ahead, so its staleness is seen that much later`,
+        `heartbeat of "${row.hostname}" is ${Math.round(-row.ageSeconds)} s in the future by the DB's clock: that ${noun}'s clock runs ahead, so its staleness is seen that much later`,
       );
       alarms.add('clock-skew');
     }
     if (row.freshRows > 1) {
-      warnings.push(`host "${row.hostname}" has ${row.freshRows} fresh scheduler rows: more than one scheduler process on one host`);
+      warnings.push(`host "${row.hostname}" has ${row.freshRows} fresh ${noun} rows: more than one ${noun} process on one host`);
       alarms.add('duplicate-on-host');
     }
   }
   for (const n of config.nodes) {
     const l = liveness.get(n.id);
     if (l?.kind === 'alive' && l.skewed) {
-      warnings.push(`scheduler on ${n.id} (${n.hostname}) is alive but ${l.evidence}; Airflow's own health checks will call it dead`);
+      warnings.push(`${noun} on ${n.id} (${n.hostname}) is alive but ${l.evidence}; Airflow's own health checks will call it dead`);
       alarms.add('clock-skew');
     }
     if (l?.kind === 'suspect' && l.badReport !== undefined) {

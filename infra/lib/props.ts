@@ -70,6 +70,20 @@ interface WatchdogClusterProps {
    */
   readonly maxFailoversPerHour?: number;
   /**
+   * `ec2-stop`: before starting a component elsewhere, force-stop an old active EC2 instance that SSM
+   * cannot reach (STONITH, `ec2:StopInstances` on the cluster's instances only), and wait (bounded) until
+   * EC2 reports it stopping or stopped. Hybrid (`mi-…`) nodes cannot be fenced this way.
+   * @default 'none'
+   */
+  readonly fenceUnreachable?: 'none' | 'ec2-stop';
+  /**
+   * The Airflow 3 control plane: besides the scheduler (always supervised, configured by the fields
+   * above), `dagProcessor` and `triggerer`, each with its systemd unit, mode, thresholds, eligible nodes
+   * and restart budget (docs/design.md, "Components").
+   * @default - the scheduler only
+   */
+  readonly components?: ClusterConfigInput['components'];
+  /**
    * 60 = one tick per scheduled invocation; 10, 12, 15, 20 or 30 = ticks looped inside one invocation
    * per minute (the schedule itself cannot fire more often than once a minute).
    * @default 60

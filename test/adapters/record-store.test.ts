@@ -68,6 +68,7 @@ const FULL_STATE: RecordState = {
     { at: T0 - 600_000, kind: 'failover', node: B, epoch: 7, reason: `failover from ${A}: heartbeat 41 s old`, caller: 'watchdog' },
     { at: T0 - 1_000, kind: 'pause', epoch: 7, reason: 'kernel patching', caller: 'ops' },
     { at: T0 - 500, kind: 'outcome', node: B, epoch: 7, reason: '', caller: 'watchdog' },
+    { at: T0 - 400, kind: 'restart', component: 'triggerer', node: C, epoch: 2, reason: 'triggerer heartbeat unchanged', caller: 'watchdog' },
   ],
   failoverTimes: [T0 - 1_800_000, T0 - 600_000],
   restartAttempts: 1,
@@ -77,6 +78,31 @@ const FULL_STATE: RecordState = {
     { id: C, hostname: 'ip-10-0-1-12.ec2.internal' },
   ],
   lastAlarm: { kind: 'no-candidate', at: T0 - 700_000, reason: 'no node can take over' },
+  components: {
+    dagProcessor: {
+      epoch: 4,
+      active: [C],
+      pending: [{ nodeId: C, epoch: 4, issuedAt: T0 - 3_000, sentAt: T0 - 2_900 }],
+      failures: { [A]: { count: 1, firstFailureAt: T0 - 60_000, lastFailureAt: T0 - 60_000, lastReason: 'dag-processor start failed' } },
+      failoverTimes: [T0 - 60_000],
+      restartAttempts: 0,
+      nodes: [{ id: C, hostname: 'ip-10-0-1-12.ec2.internal' }],
+      lastAlarm: { kind: 'suppressed', at: T0 - 10_000, reason: 'too many failovers' },
+    },
+    triggerer: {
+      epoch: 2,
+      active: [B, C],
+      pending: [],
+      failures: {},
+      failoverTimes: [],
+      restartAttempts: 1,
+      nodes: [
+        { id: B, hostname: 'ip-10-0-1-11.ec2.internal' },
+        { id: C, hostname: 'ip-10-0-1-12.ec2.internal' },
+      ],
+      paused: { reason: 'triggerer upgrade', since: T0 - 5_000, by: 'ops' },
+    },
+  },
 };
 
 beforeAll(async () => {

@@ -64,7 +64,7 @@ describe('parseClusterConfig rejects bad values, naming field and value', () => 
   it('reports every problem at once, one issue each', () => {
     const err = configError(() => parseClusterConfig({ ...cluster, staleAfterSeconds: 10, checkIntervalSeconds: 45, leaseSeconds: 20 }));
     expect(err.issues).toHaveLength(3);
-    expect(err.issues.map((i) => i.split(':')[0])).toEqual(['staleAfterSeconds', 'checkIntervalSeconds', 'leaseSeconds']);
+    expect(err.issues.map((i) => i.split(':')[0]).sort()).toEqual(['checkIntervalSeconds', 'leaseSeconds', 'staleAfterSeconds']);
   });
 
   it('rejects input that is not an object', () => {
@@ -92,6 +92,7 @@ describe('parseClusterConfig defaults', () => {
       commandTimeoutSeconds: 60,
       leaseSeconds: 90,
       compressedTimings: false,
+      fenceUnreachable: 'none',
     });
   });
 

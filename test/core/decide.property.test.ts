@@ -272,7 +272,7 @@ const execute = (c: Case, plan: Plan, outcomes: readonly CommandOutcome[]): Reco
     else {
       const outcome = outcomes[i % Math.max(outcomes.length, 1)] ?? { status: 'success', commandId: 'c', output: '', durationMs: 1 };
       if (action.kind === 'stop') stops.set(action.nodeId, outcome);
-      if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, c.now + i);
+      if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, c.now + i, c.config);
       state = applyOutcome(state, action, outcome, c.config, c.now + i);
     }
     states.push(state);

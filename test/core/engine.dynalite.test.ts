@@ -4,6 +4,7 @@ import { type ClusterConfig, parseClusterConfig } from '../../functions/core/con
 import { type EngineDeps, runTick, type TickReport } from '../../functions/core/engine.js';
 import type { CommandOutcome, DbObservation, RecordState, SchedulerRow, StoredRecord } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
+import type { StatusReport } from '../../functions/core/node-protocol.js';
 import type { Clock, CommandRequest, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore, RunOptions } from '../../functions/core/ports.js';
 import { type DynaliteHandle, startDynalite } from '../helpers/dynalite.js';
 
@@ -76,8 +77,24 @@ class FakeFleet implements Fleet {
     if (req.kind === 'status') {
       // The liveness probe: the crashed scheduler's unit is reported failed (a unit without Restart=always).
       this.probes.push(req);
-      const report = { action: 'status', result: 'failed', unitState: 'failed', running: false, epoch: null, nodeEpoch: req.epoch, permitEpoch: req.epoch };
-      return { status: 'success', commandId: 'cmd-status', output: `${JSON.stringify(report)}\n`, durationMs: 300 };
+      const report: StatusReport = {
+        action: 'status',
+        result: 'failed',
+        unitState: 'failed',
+        running: false,
+        epoch: null,
+        nodeEpoch: req.epoch,
+        permitEpoch: req.epoch,
+        permitValid: true,
+        enabled: 'enabled',
+        guard: 'installed',
+        processes: 0,
+        killed: null,
+        problems: [],
+        hostname: 'node',
+        unit: req.unitName ?? 'airflow-scheduler',
+      };
+      return { status: 'success', commandId: 'cmd-status', output: `${JSON.stringify(report)}\n`, report, durationMs: 300 };
     }
     this.runs.push(req);
     // SSM accepted the command: the engine marks a start sent before its outcome is known.

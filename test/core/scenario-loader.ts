@@ -379,7 +379,7 @@ const execute = (s: Scenario, plan: Plan, outcomes: readonly (z.output<typeof ou
     const outcome = fullOutcome(given, i);
     if (action.kind === 'stop') stops.set(action.nodeId, outcome);
     // As the engine's onSent: a start SSM accepted (it has a command id) is marked sent first.
-    if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, s.now);
+    if (action.kind === 'start' && outcome.commandId !== undefined) state = markSent(state, action, s.now, s.config);
     state = applyOutcome(state, action, outcome, s.config, s.now);
     lines.push(`${head}: ${describeOutcome(outcome)}`);
   });

@@ -18,6 +18,8 @@ interface RuleContext {
   readonly inGrace: readonly PendingStart[];
   readonly now: number;
   readonly byId: ReadonlyMap<string, NodeRef>;
+  /** What reasons call the component's process: scheduler, dag-processor, triggerer. */
+  readonly noun: string;
 }
 
 interface DecisionCounts {
@@ -75,11 +77,12 @@ const startOn = (
   purpose: Action['purpose'],
   reason: string,
   requires: { ids: readonly string[]; proceedIfUnreachable: boolean } = { ids: [], proceedIfUnreachable: false },
+  noun = 'scheduler',
 ): Action[] => {
   const clear = row !== undefined;
   const requiresStopped = clear ? [...requires.ids, node.id] : [...requires.ids];
   return [
-    ...(clear ? [stop(node, epoch, 'clear-stale', `clear the stale scheduler on ${label(node)} (job ${row.jobId}, ${ageText(row)}) before starting`)] : []),
+    ...(clear ? [stop(node, epoch, 'clear-stale', `clear the stale ${noun} on ${label(node)} (job ${row.jobId}, ${ageText(row, noun)}) before starting`)] : []),
     {
       kind: 'start',
       nodeId: node.id,
@@ -135,7 +138,7 @@ const whyNotCandidate = (config: ClusterConfig, obs: Observation, state: RecordS
 const awaitingText = (ctx: RuleContext, n: NodeRef): string => {
   const l = ctx.view.liveness.get(n.id);
   const why = l?.kind === 'suspect' ? l.why : 'no evidence yet';
-  return `${label(n)}: ${ageText(ctx.view.rows.get(n.id))}, stale after ${ctx.config.staleAfterSeconds} s, but not proven dead (${why}); nothing is done to it until its unit is reported down or its heartbeat stays unchanged over ${livenessWindowSeconds(ctx.config.heartbeatSeconds)} s with the DB reachable`;
+  return `${label(n)}: ${ageText(ctx.view.rows.get(n.id), ctx.noun)}, stale after ${ctx.config.staleAfterSeconds} s, but not proven dead (${why}); nothing is done to it until its unit is reported down or its heartbeat stays unchanged over ${livenessWindowSeconds(ctx.config.heartbeatSeconds)} s with the DB reachable`;
 };
 
 /** What makes a node's scheduler dead, for the reasons of a restart or failover. */
@@ -147,7 +150,7 @@ const deathText = (ctx: RuleContext, n: NodeRef): string => {
 /** Stops the schedulers still running on nodes removed from the configuration. */
 const stopRemoved = (ctx: RuleContext, d: PlanDraft, epoch: number): void => {
   for (const n of ctx.view.removedHealthy) {
-    const why = `stop the scheduler on ${label(n)}: node removed from configuration`;
+    const why = `stop the ${ctx.noun} on ${label(n)}: node removed from configuration`;
     d.actions.push(stop(n, epoch, 'stop-removed', why));
     d.events.push(event(ctx.now, 'stop-removed', n.id, epoch, why));
   }

@@ -18,7 +18,7 @@ const reconcileCount: Rule = {
     const suspectIds = new Set(view.suspect.filter((n) => !pendingIds.has(n.id)).map((n) => n.id));
     const deficit = config.desiredSchedulers - view.healthy.length - pendingIds.size - suspectIds.size;
     d.reasons.push(
-      `${view.healthy.length} of ${config.desiredSchedulers} desired scheduler(s) healthy${pendingIds.size > 0 ? `, ${pendingIds.size} starting` : ''}${suspectIds.size > 0 ? `, ${suspectIds.size} stale awaiting evidence` : ''}`,
+      `${view.healthy.length} of ${config.desiredSchedulers} desired ${ctx.noun}(s) healthy${pendingIds.size > 0 ? `, ${pendingIds.size} starting` : ''}${suspectIds.size > 0 ? `, ${suspectIds.size} stale awaiting evidence` : ''}`,
     );
     for (const n of view.suspect) if (suspectIds.has(n.id)) d.reasons.push(awaitingText(ctx, n));
     for (const id of d.state.active) {
@@ -32,7 +32,7 @@ const reconcileCount: Rule = {
       );
       started.push(...candidates.slice(0, deficit));
       if (started.length < deficit) {
-        raiseAlarm(d, 'no-candidate', `${deficit - started.length} more scheduler(s) needed but no node can take one (${whyNotCandidate(config, obs, d.state, now)})`, now);
+        raiseAlarm(d, 'no-candidate', `${deficit - started.length} more ${ctx.noun}(s) needed but no node can take one (${whyNotCandidate(config, obs, d.state, now)})`, now);
       }
     }
     const intended = config.nodes.filter((n) => healthyIds.has(n.id) || pendingIds.has(n.id) || suspectIds.has(n.id) || started.includes(n)).map((n) => n.id);
@@ -40,8 +40,8 @@ const reconcileCount: Rule = {
     const epoch = changed ? d.state.epoch + 1 : d.state.epoch;
     stopRemoved(ctx, d, epoch);
     for (const n of started) {
-      const why = `start scheduler on ${label(n)} (epoch ${epoch}): ${view.healthy.length} healthy of ${config.desiredSchedulers} desired`;
-      d.actions.push(...startOn(n, view.rows.get(n.id), epoch, 'scale-up', why));
+      const why = `start ${ctx.noun} on ${label(n)} (epoch ${epoch}): ${view.healthy.length} healthy of ${config.desiredSchedulers} desired`;
+      d.actions.push(...startOn(n, view.rows.get(n.id), epoch, 'scale-up', why, undefined, ctx.noun));
       d.events.push(event(now, 'scale-up', n.id, epoch, why));
     }
     d.state = { ...d.state, epoch, active: intended, pending: [...ctx.inGrace, ...started.map((n) => ({ nodeId: n.id, epoch, issuedAt: now }))] };

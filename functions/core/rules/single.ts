@@ -39,16 +39,16 @@ const keepHealthy: Rule = {
       epoch += 1;
       const why =
         activeId === undefined
-          ? `adopt the running scheduler on ${label(keep)} as active (epoch ${epoch})`
-          : `adopt ${label(keep)} as active (epoch ${epoch}): the recorded active ${activeId} is not healthy (${ageText(view.rows.get(activeId))})`;
+          ? `adopt the running ${ctx.noun} on ${label(keep)} as active (epoch ${epoch})`
+          : `adopt ${label(keep)} as active (epoch ${epoch}): the recorded active ${activeId} is not healthy (${ageText(view.rows.get(activeId), ctx.noun)})`;
       d.reasons.push(why);
       d.events.push(event(now, 'adopt', keep.id, epoch, why));
     } else {
-      d.reasons.push(`active ${label(keep)} is healthy (${ageText(view.rows.get(keep.id))})`);
+      d.reasons.push(`active ${label(keep)} is healthy (${ageText(view.rows.get(keep.id), ctx.noun)})`);
     }
     for (const n of view.healthy) {
       if (n.id === keep.id) continue;
-      const why = `stop duplicate scheduler on ${label(n)} (${ageText(view.rows.get(n.id))}): single mode keeps only ${label(keep)}`;
+      const why = `stop duplicate ${ctx.noun} on ${label(n)} (${ageText(view.rows.get(n.id), ctx.noun)}): single mode keeps only ${label(keep)}`;
       d.actions.push(stop(n, epoch, 'stop-duplicate', why));
       d.events.push(event(now, 'stop-duplicate', n.id, epoch, why));
       d.counts.duplicateStops += 1;
@@ -78,7 +78,7 @@ const removedUnreachable: Rule = {
     const unreachable = ctx.view.removedHealthy.filter((n) => ctx.obs.reachability[n.id] !== 'Online');
     if (unreachable.length === 0) return false;
     d.reasons.push(
-      `scheduler on removed node(s) ${unreachable.map(label).join(', ')} is healthy but not Online in SSM: not starting another until it is stopped`,
+      `${ctx.noun} on removed node(s) ${unreachable.map(label).join(', ')} is healthy but not Online in SSM: not starting another until it is stopped`,
     );
     d.verdict = 'degraded';
     return true;
@@ -92,7 +92,7 @@ const foreignRunning: Rule = {
   apply: (ctx, d) => {
     if (ctx.view.foreignHealthy.length === 0) return false;
     stopRemoved(ctx, d, d.state.epoch);
-    d.reasons.push('a foreign scheduler is healthy: not starting another in single mode');
+    d.reasons.push(`a foreign ${ctx.noun} is healthy: not starting another in single mode`);
     d.verdict = 'degraded';
     return true;
   },
@@ -135,9 +135,11 @@ const migrateFromRemoved: Rule = {
     }
     const epoch = d.state.epoch + 1;
     stopRemoved(ctx, d, epoch);
-    const why = `start scheduler on ${label(target)} (epoch ${epoch}) once the removed node's scheduler is stopped`;
-    d.reasons.push(`no configured node runs a scheduler; the one on removed node(s) ${view.removedHealthy.map(label).join(', ')} moves to ${label(target)} (epoch ${epoch})`);
-    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'initial-start', why, { ids: view.removedHealthy.map((n) => n.id), proceedIfUnreachable: false }));
+    const why = `start ${ctx.noun} on ${label(target)} (epoch ${epoch}) once the removed node's ${ctx.noun} is stopped`;
+    d.reasons.push(`no configured node runs a ${ctx.noun}; the one on removed node(s) ${view.removedHealthy.map(label).join(', ')} moves to ${label(target)} (epoch ${epoch})`);
+    d.actions.push(
+      ...startOn(target, view.rows.get(target.id), epoch, 'initial-start', why, { ids: view.removedHealthy.map((n) => n.id), proceedIfUnreachable: false }, ctx.noun),
+    );
     d.events.push(event(now, 'start', target.id, epoch, why));
     d.state = { ...d.state, epoch, active: [target.id], pending: [{ nodeId: target.id, epoch, issuedAt: now }], restartAttempts: 0 };
     d.verdict = 'recovering';
@@ -156,13 +158,13 @@ const initialStart: Rule = {
     const target = nextCandidate(config, obs, d.state, undefined, now, new Set());
     const previously = activeId === undefined ? 'no active node recorded' : `recorded active ${activeId} is no longer configured`;
     if (target === undefined) {
-      raiseAlarm(d, 'no-candidate', `no scheduler is healthy and ${previously}, but no node can take it (${whyNotCandidate(config, obs, d.state, now)})`, now);
+      raiseAlarm(d, 'no-candidate', `no ${ctx.noun} is healthy and ${previously}, but no node can take it (${whyNotCandidate(config, obs, d.state, now)})`, now);
       return true;
     }
     const epoch = d.state.epoch + 1;
-    const why = `start scheduler on ${label(target)} (epoch ${epoch}): no scheduler is healthy and ${previously}`;
-    d.reasons.push(`no scheduler is healthy and ${previously}: start on ${label(target)} (epoch ${epoch})`);
-    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'initial-start', why));
+    const why = `start ${ctx.noun} on ${label(target)} (epoch ${epoch}): no ${ctx.noun} is healthy and ${previously}`;
+    d.reasons.push(`no ${ctx.noun} is healthy and ${previously}: start on ${label(target)} (epoch ${epoch})`);
+    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'initial-start', why, undefined, ctx.noun));
     d.events.push(event(now, 'start', target.id, epoch, why));
     d.state = { ...d.state, epoch, active: [target.id], pending: [{ nodeId: target.id, epoch, issuedAt: now }], restartAttempts: 0 };
     d.verdict = 'recovering';
@@ -175,7 +177,7 @@ const activeFacts = (ctx: RuleContext, d: PlanDraft, active: NodeRef) => {
   const row = ctx.view.rows.get(active.id);
   const online = ctx.obs.reachability[active.id] === 'Online';
   const banned = isBanned(d.state, active.id, ctx.now);
-  const down = `active ${label(active)} is not healthy (${ageText(row)}${row !== undefined ? `, stale after ${ctx.config.staleAfterSeconds} s` : ''}${deathText(ctx, active)})`;
+  const down = `active ${label(active)} is not healthy (${ageText(row, ctx.noun)}${row !== undefined ? `, stale after ${ctx.config.staleAfterSeconds} s` : ''}${deathText(ctx, active)})`;
   const budget = banned
     ? `${active.id} is banned`
     : !online
@@ -195,7 +197,7 @@ const planRestartInPlace = (ctx: RuleContext, d: PlanDraft, active: NodeRef, why
     hostname: active.hostname,
     epoch,
     purpose: 'restart-start',
-    reason: `restart scheduler in place on ${label(active)}: ${why}`,
+    reason: `restart ${ctx.noun} in place on ${label(active)}: ${why}`,
     requiresStopped: [active.id],
   });
   d.events.push(event(ctx.now, 'restart', active.id, epoch, why));
@@ -290,16 +292,16 @@ const failover: Rule = {
     const f = activeFacts(ctx, d, active);
     const epoch = d.state.epoch + 1;
     const fence = f.online;
-    const why = `start scheduler on ${label(target)} (epoch ${epoch}): ${f.down}, ${f.budget}`;
+    const why = `start ${ctx.noun} on ${label(target)} (epoch ${epoch}): ${f.down}, ${f.budget}`;
     d.reasons.push(`fail over from ${label(active)} to ${label(target)} (epoch ${epoch}): ${f.down}, ${f.budget}`);
     if (fence) {
-      d.actions.push(stop(active, epoch, 'fence', `fence: stop the scheduler on the old active ${label(active)} before starting elsewhere`));
+      d.actions.push(stop(active, epoch, 'fence', `fence: stop the ${ctx.noun} on the old active ${label(active)} before starting elsewhere`));
     } else {
       d.reasons.push(
-        `old active ${label(active)} is ${obs.reachability[active.id] ?? 'absent'} in SSM: fencing stop skipped; if its scheduler comes back it is stopped as a duplicate`,
+        `old active ${label(active)} is ${obs.reachability[active.id] ?? 'absent'} in SSM: fencing stop skipped; if its ${ctx.noun} comes back it is stopped as a duplicate`,
       );
     }
-    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'failover-start', why, { ids: fence ? [active.id] : [], proceedIfUnreachable: true }));
+    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'failover-start', why, { ids: fence ? [active.id] : [], proceedIfUnreachable: true }, ctx.noun));
     d.events.push(event(now, 'failover', target.id, epoch, `failover from ${active.id}: ${why}`));
     d.state = {
       ...d.state,
