@@ -1,16 +1,19 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DynamoRecordStore } from '../functions/adapters/record-store.js';
-import { type ClusterConfigInput, parseSettings, type WatchdogSettingsInput } from '../functions/core/config.js';
+import { type ComponentName, NOUN, type OtherComponent } from '../functions/core/components.js';
+import { type ClusterConfigInput, componentsOf, parseSettings, type WatchdogSettingsInput } from '../functions/core/config.js';
 import type { StoredRecord } from '../functions/core/model.js';
 import { readNodeScript } from '../infra/lib/node-script.js';
 import { buildCommandDocuments, type NodeAction } from '../infra/lib/ssm-documents.js';
 import { type DynaliteHandle, startDynalite } from '../test/helpers/dynalite.js';
 import { buildSimScheduler, repoRoot } from './build.js';
 import {
+  type AirflowDbInfo,
+  attachAirflowDatabase,
   type DbBackend,
   type DbTarget,
   openSql,
@@ -24,8 +27,8 @@ import {
   watchdogDbConfig,
 } from './db.js';
 import { type EndpointFaults, type SsmEndpoint, type SsmEvent, startSsmEndpoint } from './ssm-endpoint.js';
-import type { EventOf, FaultKind, Timeline, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
-import { eventsOf, healthyHosts, newestPerHost } from './timeline.js';
+import type { EventOf, FaultKind, Timeline, TimelineComponent, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
+import { componentOfUnit, eventsOf, healthyHosts, newestPerHost, timelineComponent, timelineComponents } from './timeline.js';
 
 /**
  * A local cluster (SPEC §9): the metadata DB (PGlite or a real server), dynalite as DynamoDB, the local
@@ -35,6 +38,13 @@ import { eventsOf, healthyHosts, newestPerHost } from './timeline.js';
  * as child processes. Everything is recorded on a timeline (local/timeline.ts); faults are injected
  * through the methods below. `stop()` leaves no process behind; the simulated schedulers and runners
  * also exit on their own when this process disappears (owner-pid checks, stdin closing).
+ *
+ * Components (Airflow 3): with `components`, every node can also run `airflow-dag-processor` and
+ * `airflow-triggerer`, each its own unit (the fake systemctl's FAKE_SYSTEMCTL_EXEC_<unit>) with its own
+ * simulator process (SIM_JOB_TYPE) and rows, and the watchdog supervises them (`cluster.components`).
+ * Fault methods take the component they hit (default the scheduler). `processCommand` replaces the
+ * simulator by any command line (the conformance run starts real Airflow there), and `attach` uses an
+ * existing Airflow database as it is.
  */
 
 interface Timings {
@@ -84,9 +94,41 @@ const FAST_TIMINGS: Timings = {
   restartSec: 0.5,
 };
 
+/** What a unit's command line is built from (ClusterOptions.processCommand). */
+interface UnitContext {
+  readonly node: TimelineNode;
+  /** The node's position in the node list (0, 1, …). */
+  readonly index: number;
+  /** The node's working directory (the command may keep its files under it). */
+  readonly dir: string;
+  readonly component: ComponentName;
+  readonly unit: string;
+  readonly jobType: string;
+  /** The metadata DB as this node reaches it: through its own proxy (so the cluster's faults reach it). */
+  readonly db: DbTarget;
+  /** `postgres://…` / `mysql://…` of `db`. */
+  readonly dbUrl: string;
+}
+
 interface ClusterOptions {
   /** mysql://… or postgres://… ; default: embedded PGlite. */
   readonly db?: string;
+  /**
+   * Use the database named by `db` as it is: an existing Airflow metadata database (migrated by `airflow
+   * db migrate`), checked to hold Airflow's schema and then never created, altered or dropped (the
+   * conformance run). Without it, the harness creates its own database and refuses one it did not create.
+   */
+  readonly attach?: boolean;
+  /**
+   * Airflow 3 components run besides the scheduler: their units on every node (or `cluster.components.X.nodes`),
+   * their simulators (SIM_JOB_TYPE) and the watchdog's `cluster.components`. Default none: a scheduler-only cluster.
+   */
+  readonly components?: readonly OtherComponent[];
+  /**
+   * The command line (run with `bash -c` by the fake systemd as the unit's main process) of each unit on
+   * each node, instead of the simulator: e.g. a real `airflow scheduler`. Its environment is the node's.
+   */
+  readonly processCommand?: (unit: UnitContext) => string;
   /** Database name on a real server (each test file its own); overrides the URL's. */
   readonly database?: string;
   /**
@@ -121,6 +163,8 @@ interface SimNodeHandle extends TimelineNode {
   readonly dir: string;
   env: Record<string, string>;
   readonly proxy: TcpProxy;
+  /** Environment of one unit only (setUnitSim), on top of `env`. */
+  readonly unitEnv: Partial<Record<ComponentName, Record<string, string>>>;
 }
 
 interface WatchdogProcess {
@@ -132,6 +176,11 @@ interface WatchdogProcess {
 }
 
 const UNIT = 'airflow-scheduler';
+
+/** The fake systemctl's variable for one unit's command line (node/testing/fake-systemctl). */
+const execVariable = (unit: string): string => `FAKE_SYSTEMCTL_EXEC_${unit.replace(/[^A-Za-z0-9_]/g, '_')}`;
+
+const shellQuote = (v: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", `'\\''`)}'`);
 const DOC_NAMES: Record<NodeAction, string> = {
   start: 'Local-AirflowScheduler-Start',
   stop: 'Local-AirflowScheduler-Stop',
@@ -169,6 +218,46 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** Field of /proc/<pid>/stat after the command (0 = state), or undefined when the process is gone. */
+const statFields = (pid: number): string[] | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+};
+
+const livePids = (): number[] =>
+  readdirSync('/proc')
+    .filter((d) => /^[0-9]+$/.test(d))
+    .map(Number)
+    .filter((p) => p !== process.pid);
+
+/** Live (non-zombie) processes whose session is one of `sessions` (a unit's cgroup, as the fake systemd models it). */
+const sessionMembers = (sessions: ReadonlySet<number>): number[] => {
+  if (sessions.size === 0) return [];
+  return livePids().filter((p) => {
+    const f = statFields(p);
+    return f !== undefined && f[0] !== 'Z' && f[0] !== 'X' && sessions.has(Number(f[3]));
+  });
+};
+
+/** Live processes whose environment holds `LOCAL_CLUSTER_RUN=<token>`: everything a node started, at any depth. */
+const processesWithToken = (token: string): number[] => {
+  const needle = Buffer.from(`\0LOCAL_CLUSTER_RUN=${token}\0`);
+  return livePids().filter((p) => {
+    let env: Buffer;
+    try {
+      env = readFileSync(`/proc/${p}/environ`);
+    } catch {
+      return false;
+    }
+    const f = statFields(p);
+    return f !== undefined && f[0] !== 'Z' && f[0] !== 'X' && Buffer.concat([Buffer.from([0]), env]).includes(needle);
+  });
+};
+
 class LocalCluster {
   readonly timeline: Timeline;
   readonly nodes: SimNodeHandle[];
@@ -176,7 +265,15 @@ class LocalCluster {
   readonly timings: Timings;
   readonly dbLabel: string;
   readonly watchdogs = new Map<string, WatchdogProcess>();
+  /** The attached Airflow database's schema revision (`attach` only). */
+  airflowDb: AirflowDbInfo | undefined;
+  /** Every supervised component, the scheduler first, with its unit and job type. */
+  readonly components: readonly TimelineComponent[];
+  /** A token in every node process's environment (LOCAL_CLUSTER_RUN), to find whatever they left. */
+  readonly runToken: string;
   #simPids = new Set<number>();
+  #unitPids = new Map<string, number | null>();
+  #simPath = '';
   #simOffsets = new Map<string, number>();
   #sampler: NodeJS.Timeout | undefined;
   #sampling = false;
@@ -207,6 +304,8 @@ class LocalCluster {
     this.settings = settings;
     this.timings = timings;
     this.timeline = { config: timelineConfig, startedAt: Date.now(), events: [] };
+    this.components = timelineComponents(timelineConfig);
+    this.runToken = root.split('/').pop() ?? root;
     this.dbLabel = backend?.label ?? `${target.dialect === 'mysql' ? 'MySQL/MariaDB' : 'PostgreSQL'} at ${target.host}:${target.port}/${target.database}`;
   }
 
@@ -231,7 +330,13 @@ class LocalCluster {
         const parsed = parseDbUrl(opts.db);
         target = opts.database === undefined ? parsed : { ...parsed, database: opts.database };
       }
-      await prepareAirflowDatabase(target, { embedded: backend !== undefined, reset: opts.resetDatabase === true });
+      let airflowDb: AirflowDbInfo | undefined;
+      if (opts.attach === true) {
+        if (backend !== undefined) throw new Error('attach: needs a database URL (db), not the embedded PGlite');
+        airflowDb = await attachAirflowDatabase(target);
+      } else {
+        await prepareAirflowDatabase(target, { embedded: backend !== undefined, reset: opts.resetDatabase === true });
+      }
       const sampler = await openSql(target);
       cleanups.push(() => sampler.close());
       const watchdogProxy = new TcpProxy('watchdog', target);
@@ -244,6 +349,20 @@ class LocalCluster {
       await dynamoProxy.listen();
       cleanups.push(() => dynamoProxy.close());
 
+      const { components: extraComponents, ...extraCluster } = opts.cluster ?? {};
+      const wanted = opts.components ?? [];
+      const components: NonNullable<ClusterConfigInput['components']> = {
+        ...(extraComponents?.scheduler === undefined ? {} : { scheduler: extraComponents.scheduler }),
+      };
+      for (const name of wanted) {
+        // The same compressed timings as the scheduler's, unless the caller says otherwise.
+        components[name] = {
+          staleAfterSeconds: timings.staleAfterSeconds,
+          heartbeatSeconds: timings.heartbeatSec,
+          startupGraceSeconds: timings.startupGraceSeconds,
+          ...extraComponents?.[name],
+        };
+      }
       const cluster: ClusterConfigInput = {
         clusterName,
         nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
@@ -254,7 +373,8 @@ class LocalCluster {
         startupGraceSeconds: timings.startupGraceSeconds,
         leaseSeconds: timings.leaseSeconds,
         compressedTimings: true,
-        ...opts.cluster,
+        ...extraCluster,
+        ...(Object.keys(components).length === 0 ? {} : { components }),
       };
       const settingsInput: WatchdogSettingsInput = {
         cluster,
@@ -262,6 +382,8 @@ class LocalCluster {
         aws: { tableName: dynamo.tableName, startDocument: DOC_NAMES.start, stopDocument: DOC_NAMES.stop, statusDocument: DOC_NAMES.status, unitName: UNIT },
       };
       const settings = parseSettings(settingsInput); // fails early, naming the field
+      const specs = componentsOf(settings.cluster);
+      const runToken = root.split('/').pop() ?? root;
 
       const bin = join(root, 'bin');
       mkdirSync(bin);
@@ -279,6 +401,7 @@ class LocalCluster {
           LANG: 'C.UTF-8',
           FAKE_SYSTEMCTL_DIR: join(dir, 'systemd'),
           FAKE_SYSTEMCTL_EXEC: `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(simPath)}`,
+          LOCAL_CLUSTER_RUN: runToken,
           FAKE_SYSTEMCTL_STOP_TIMEOUT: String(Math.max(1, Math.round(timings.stopTimeoutSeconds))),
           ...(opts.unit === 'bare'
             ? { FAKE_SYSTEMCTL_RESTART: 'no', FAKE_SYSTEMCTL_KILL_MODE: 'process' }
@@ -309,7 +432,7 @@ class LocalCluster {
           SIM_OWNER_PID: String(process.pid),
           ...opts.sim,
         };
-        nodes.push({ ...n, dir, env, proxy });
+        nodes.push({ ...n, dir, env, proxy, unitEnv: {} });
       }
       const docs = buildCommandDocuments({ script: readNodeScript(), executionTimeoutSeconds: Math.max(1, Math.ceil(timings.commandTimeoutSeconds)) });
       // Filled in right after construction; events only flow once commands are sent.
@@ -320,6 +443,16 @@ class LocalCluster {
         onEvent: (e) => self?.onSsmEvent(e),
       });
       cleanups.push(() => ssm.close());
+      const tlComponents: TimelineComponent[] = specs.map((k) => ({
+        name: k.name,
+        jobType: k.jobType,
+        unitName: k.unitName,
+        mode: k.mode,
+        desired: k.desired,
+        staleAfterSeconds: k.staleAfterSeconds,
+        heartbeatSeconds: k.heartbeatSeconds,
+        nodes: k.nodes.map((n) => ({ id: n.id, hostname: n.hostname })),
+      }));
       const tlConfig: TimelineConfig = {
         mode: settings.cluster.mode,
         desiredSchedulers: settings.cluster.desiredSchedulers,
@@ -328,9 +461,15 @@ class LocalCluster {
         commandTimeoutSeconds: settings.cluster.commandTimeoutSeconds,
         startupGraceSeconds: settings.cluster.startupGraceSeconds,
         leaseSeconds: settings.cluster.leaseSeconds,
+        heartbeatSeconds: settings.cluster.heartbeatSeconds,
         nodes: nodesSpec.map((n) => ({ id: n.id, hostname: n.hostname })),
+        // A scheduler-only cluster's timeline stays as it was (the scheduler is read from the fields above).
+        ...(tlComponents.length > 1 || settings.cluster.components?.scheduler !== undefined ? { components: tlComponents } : {}),
       };
       self = new LocalCluster(opts, root, backend, target, sampler, watchdogProxy, dynamo, dynamoProxy, ssm, nodes, settingsInput, timings, tlConfig);
+      self.airflowDb = airflowDb;
+      self.#simPath = simPath;
+      for (const n of nodes) self.#writeUnitExecs(n);
       self.#startSampler();
       return self;
     } catch (err) {
@@ -350,10 +489,98 @@ class LocalCluster {
     this.record({ t: Date.now(), type: 'note', text });
   }
 
+  // ---- units --------------------------------------------------------------------------------
+
+  /** A supervised component (the scheduler when not given). */
+  component(name: ComponentName = 'scheduler'): TimelineComponent {
+    const k = this.components.find((c) => c.name === name);
+    if (k === undefined) throw new Error(`this cluster does not run the ${NOUN[name]} (ClusterOptions.components)`);
+    return k;
+  }
+
+  /** The systemd unit of a component on the nodes. */
+  unitOf(name: ComponentName = 'scheduler'): string {
+    return this.component(name).unitName;
+  }
+
+  /** What a unit's command line is built from. */
+  unitContext(n: SimNodeHandle, name: ComponentName): UnitContext {
+    const k = this.component(name);
+    return {
+      node: { id: n.id, hostname: n.hostname },
+      index: this.nodes.indexOf(n),
+      dir: n.dir,
+      component: name,
+      unit: k.unitName,
+      jobType: k.jobType,
+      db: { ...this.target, host: '127.0.0.1', port: n.proxy.port },
+      dbUrl: urlOf(this.target, n.proxy.port),
+    };
+  }
+
+  /**
+   * Sets each unit's command line on a node (FAKE_SYSTEMCTL_EXEC_<unit>): the simulator with its job type
+   * (or `processCommand`'s), preceded by the unit's own environment (setUnitSim). The scheduler's unit of a
+   * scheduler-only cluster keeps the generic FAKE_SYSTEMCTL_EXEC, as before components.
+   */
+  #writeUnitExecs(n: SimNodeHandle): void {
+    for (const k of this.components) {
+      const own = { ...(k.name === 'scheduler' || this.opts.processCommand !== undefined ? {} : { SIM_JOB_TYPE: k.jobType }), ...n.unitEnv[k.name] };
+      const assignments = Object.entries(own).map(([key, v]) => `${key}=${shellQuote(v)} `);
+      const variable = execVariable(k.unitName);
+      if (this.opts.processCommand !== undefined) {
+        n.env[variable] = `${assignments.join('')}${this.opts.processCommand(this.unitContext(n, k.name))}`;
+      } else if (assignments.length === 0 && k.unitName === UNIT) {
+        delete n.env[variable];
+      } else {
+        n.env[variable] = `${assignments.join('')}exec ${shellQuote(process.execPath)} ${shellQuote(this.#simPath)}`;
+      }
+    }
+    this.ssm.node(n.id).spec.env = n.env;
+  }
+
+  /**
+   * Environment changes of one unit's future starts on a node (e.g. SIM_FAIL_AT_START for the
+   * dag-processor only); `setNodeSim` changes every unit's.
+   */
+  setUnitSim(nodeId: string, component: ComponentName, patch: Readonly<Record<string, string | undefined>>, detail?: string): void {
+    const n = this.node(nodeId);
+    const own = { ...n.unitEnv[component] };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) delete own[k];
+      else own[k] = v;
+    }
+    n.unitEnv[component] = own;
+    this.#writeUnitExecs(n);
+    if (detail !== undefined) this.fault('flapping', detail, nodeId, undefined, [component]);
+  }
+
+  /** Stops every component's unit on every node (`systemctl stop`: SIGTERM, clean exits), in parallel. */
+  async stopUnits(): Promise<void> {
+    await Promise.all(
+      this.nodes.flatMap((n) =>
+        this.components.map(
+          (k) =>
+            new Promise<void>((resolve) => {
+              const child = spawn(join(this.root, 'bin', 'systemctl'), ['stop', k.unitName], { cwd: n.dir, env: n.env, stdio: 'ignore' });
+              const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+              child.on('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              child.on('error', () => resolve());
+            }),
+        ),
+      ),
+    );
+  }
+
   private onSsmEvent(e: SsmEvent): void {
     if (e.type !== 'command') return;
     const epochText = e.parameters.Epoch;
     const report = e.phase === 'finished' ? lastJsonLine(e.stdoutTail ?? '') : undefined;
+    const unit = e.parameters.UnitName;
+    const component = componentOfUnit(this.timeline.config, unit);
     this.record({
       t: e.t,
       type: 'command',
@@ -362,6 +589,8 @@ class LocalCluster {
       nodeId: e.nodeId,
       document: e.document,
       action: ACTION_OF_DOC[e.document] ?? e.document,
+      ...(unit === undefined ? {} : { unit }),
+      ...(component === 'scheduler' ? {} : { component }),
       epoch: epochText === undefined ? null : Number(epochText),
       status: e.status,
       statusDetails: e.statusDetails,
@@ -379,6 +608,7 @@ class LocalCluster {
       this.#sampling = true;
       try {
         this.#readSimEvents();
+        this.#watchUnits();
         const t = Date.now();
         try {
           const rows = await sampleLiveRows(this.sampler, this.target.dialect);
@@ -390,7 +620,16 @@ class LocalCluster {
           const rec = await store.read(clusterName);
           if (rec.version !== this.#lastRecordVersion) {
             this.#lastRecordVersion = rec.version;
-            this.record({ t: Date.now(), type: 'record', version: rec.version, epoch: rec.epoch, active: rec.active, paused: rec.paused !== undefined });
+            const others = Object.entries(rec.components ?? {}).filter(([, c]) => c !== undefined);
+            this.record({
+              t: Date.now(),
+              type: 'record',
+              version: rec.version,
+              epoch: rec.epoch,
+              active: rec.active,
+              paused: rec.paused !== undefined,
+              ...(others.length === 0 ? {} : { components: Object.fromEntries(others.map(([name, c]) => [name, { epoch: c!.epoch, active: c!.active }])) }),
+            });
           }
         } catch {
           // dynalite is in this process; a failed read is only a missed sample
@@ -400,6 +639,21 @@ class LocalCluster {
       }
     };
     this.#sampler = setInterval(() => void tick(), period);
+  }
+
+  /** Records each unit's main process when it changes (real Airflow writes no simulator events). */
+  #watchUnits(): void {
+    for (const n of this.nodes) {
+      for (const k of this.components) {
+        const key = `${n.id} ${k.name}`;
+        const pid = this.mainPid(n.id, k.name) ?? null;
+        const previous = this.#unitPids.get(key) ?? null;
+        if (pid === previous) continue;
+        this.#unitPids.set(key, pid);
+        if (pid !== null) this.#simPids.add(pid);
+        this.record({ t: Date.now(), type: 'unit', node: n.id, component: k.name, pid, previous });
+      }
+    }
   }
 
   #readSimEvents(): void {
@@ -419,7 +673,7 @@ class LocalCluster {
       this.#simOffsets.set(n.id, from + Buffer.byteLength(text.slice(0, end + 1)));
       for (const line of text.slice(0, end).split('\n')) {
         try {
-          const e = JSON.parse(line) as { t: number; pid: number; event: string; jobId?: number; childPid?: number };
+          const e = JSON.parse(line) as { t: number; pid: number; event: string; jobType?: string; jobId?: number; childPid?: number };
           this.#simPids.add(e.pid);
           if (e.childPid !== undefined) this.#simPids.add(e.childPid);
           if (e.event === 'beat') continue; // the samples carry the heartbeats
@@ -429,6 +683,7 @@ class LocalCluster {
             node: n.id,
             pid: e.pid,
             event: e.event,
+            ...(e.jobType === undefined || e.jobType === 'SchedulerJob' ? {} : { jobType: e.jobType }),
             ...(e.jobId === undefined ? {} : { jobId: e.jobId }),
             ...(e.childPid === undefined ? {} : { childPid: e.childPid }),
           });
@@ -550,7 +805,7 @@ class LocalCluster {
         disposition: String(obj.disposition),
         epoch: Number(obj.epoch),
         dbReachable: obj.dbReachable === true,
-        actions: (obj.actions ?? []) as Extract<TimelineEvent, { type: 'tick' }>['actions'],
+        actions: (obj.actions ?? []) as EventOf<'tick'>['actions'],
         reasons: (obj.reasons ?? []) as string[],
         alarms: (obj.alarms ?? []) as string[],
         ...(typeof obj.note === 'string' ? { note: obj.note } : {}),
@@ -579,15 +834,35 @@ class LocalCluster {
 
   // ---- faults -------------------------------------------------------------------------------
 
-  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean): void {
+  /** Records a fault; `components`: those it hits (absent = the scheduler). */
+  fault(kind: FaultKind, detail: string, node?: string, expectRecovery?: boolean, components?: readonly ComponentName[]): void {
+    const hits = components === undefined || (components.length === 1 && components[0] === 'scheduler') ? undefined : components;
     this.record({
       t: Date.now(),
       type: 'fault',
       kind,
       detail,
       ...(node === undefined ? {} : { node }),
+      ...(hits === undefined ? {} : { components: hits }),
       ...(expectRecovery === undefined ? {} : { expectRecovery }),
     });
+  }
+
+  /** The components with a healthy instance on a node in the latest sample (what losing the node hits). */
+  componentsOn(nodeId: string): ComponentName[] {
+    return this.components.filter((k) => this.healthyNodes(k.name).includes(nodeId)).map((k) => k.name);
+  }
+
+  /** For a node-wide fault: the components it hits, or undefined (the scheduler) in a scheduler-only cluster. */
+  #hitOnNode(nodeId: string): ComponentName[] | undefined {
+    if (this.components.length === 1) return undefined;
+    const on = this.componentsOn(nodeId);
+    return on.length === 0 ? ['scheduler'] : on;
+  }
+
+  /** How the timeline names a component's process in fault details. */
+  #noun(component: ComponentName): string {
+    return NOUN[component];
   }
 
   /**
@@ -623,45 +898,64 @@ class LocalCluster {
     return n;
   }
 
-  /** The unit's main process on a node (the scheduler started by systemctl), if it lives. */
-  mainPid(nodeId: string): number | undefined {
-    const file = join(this.node(nodeId).env.FAKE_SYSTEMCTL_DIR ?? '', UNIT, 'main');
+  /** A unit's main process on a node (the component's process started by systemctl; default the scheduler), if it lives. */
+  mainPid(nodeId: string, component: ComponentName = 'scheduler'): number | undefined {
+    const file = join(this.node(nodeId).env.FAKE_SYSTEMCTL_DIR ?? '', this.unitOf(component), 'main');
     if (!existsSync(file)) return undefined;
-    const pid = Number(readFileSync(file, 'utf8').split(/\s+/)[0]);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return undefined; // replaced under us
+    }
+    const pid = Number(text.split(/\s+/)[0]);
     return pid > 0 && alive(pid) ? pid : undefined;
   }
 
-  /** SIGKILL of the scheduler's main process: its children stay (orphans), its row stays `running`. */
-  crash(nodeId: string, expectRecovery = true): void {
-    const pid = this.mainPid(nodeId);
-    if (pid === undefined) throw new Error(`crash: no scheduler runs on ${nodeId}`);
+  /** Every live process of a unit on a node (its sessions in the fake systemd: main process, children, orphans). */
+  unitProcesses(nodeId: string, component: ComponentName = 'scheduler'): number[] {
+    const file = join(this.node(nodeId).env.FAKE_SYSTEMCTL_DIR ?? '', this.unitOf(component), 'sessions');
+    let sessions: Set<number>;
+    try {
+      sessions = new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number));
+    } catch {
+      return [];
+    }
+    return sessionMembers(sessions);
+  }
+
+  /** SIGKILL of a component's main process (default the scheduler): its children stay (orphans), its row stays `running`. */
+  crash(nodeId: string, expectRecovery = true, component: ComponentName = 'scheduler'): void {
+    const pid = this.mainPid(nodeId, component);
+    if (pid === undefined) throw new Error(`crash: no ${this.#noun(component)} runs on ${nodeId}`);
     process.kill(pid, 'SIGKILL');
-    this.fault('crash', `SIGKILL to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+    this.fault('crash', `SIGKILL to the ${this.#noun(component)} on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, [component]);
   }
 
-  /** SIGSTOP of the scheduler's main process: alive, but no heartbeat. */
-  hang(nodeId: string, expectRecovery = true): void {
-    const pid = this.mainPid(nodeId);
-    if (pid === undefined) throw new Error(`hang: no scheduler runs on ${nodeId}`);
+  /** SIGSTOP of a component's main process (default the scheduler): alive, but no heartbeat. */
+  hang(nodeId: string, expectRecovery = true, component: ComponentName = 'scheduler'): void {
+    const pid = this.mainPid(nodeId, component);
+    if (pid === undefined) throw new Error(`hang: no ${this.#noun(component)} runs on ${nodeId}`);
     process.kill(pid, 'SIGSTOP');
-    this.#hung.set(nodeId, pid);
-    this.fault('hang', `SIGSTOP to the scheduler on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery);
+    this.#hung.set(`${nodeId} ${component}`, pid);
+    this.fault('hang', `SIGSTOP to the ${this.#noun(component)} on ${this.node(nodeId).hostname} (pid ${pid})`, nodeId, expectRecovery, [component]);
   }
 
-  unhang(nodeId: string): void {
-    const pid = this.#hung.get(nodeId);
-    this.#hung.delete(nodeId);
+  unhang(nodeId: string, component: ComponentName = 'scheduler'): void {
+    const pid = this.#hung.get(`${nodeId} ${component}`);
+    this.#hung.delete(`${nodeId} ${component}`);
     if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGCONT');
-    this.fault('unhang', `SIGCONT to pid ${pid ?? '?'} on ${this.node(nodeId).hostname}`, nodeId);
+    this.fault('unhang', `SIGCONT to pid ${pid ?? '?'} on ${this.node(nodeId).hostname}`, nodeId, undefined, [component]);
   }
 
   /** The host is gone: absent from SSM, every process on it killed, its DB connections cut. */
   loseNode(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
+    const hits = this.#hitOnNode(nodeId);
     this.ssm.setReachability(nodeId, 'lost');
     n.proxy.setMode('refuse');
     this.#systemctl(n, ['fake-kill-all']);
-    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery);
+    this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery, hits);
   }
 
   /** The host is back (rebooted): empty process table, same disk. */
@@ -689,9 +983,10 @@ class LocalCluster {
    */
   partition(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
+    const hits = this.#hitOnNode(nodeId);
     n.proxy.setMode('blackhole');
     this.ssm.setReachability(nodeId, 'offline');
-    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery);
+    this.fault('partition', `${n.hostname} partitioned from the DB and SSM`, nodeId, expectRecovery, hits);
   }
 
   heal(nodeId: string): void {
@@ -708,23 +1003,28 @@ class LocalCluster {
    */
   rebootNode(nodeId: string, expectRecovery = true): void {
     const n = this.node(nodeId);
+    const hits = this.#hitOnNode(nodeId);
     const r = this.#systemctl(n, ['fake-reboot']);
     const booted = r.stderr.includes('.service started') ? ', enabled unit started at boot' : '';
-    this.fault('other', `${n.hostname} rebooted${booted}${r.status === 0 ? '' : ` (fake-reboot exit ${r.status})`}`, nodeId, expectRecovery);
+    this.fault('other', `${n.hostname} rebooted${booted}${r.status === 0 ? '' : ` (fake-reboot exit ${r.status})`}`, nodeId, expectRecovery, hits);
   }
 
-  /** `systemctl enable|disable airflow-scheduler` on a node (whether a reboot starts it, through the guard). */
-  enableUnit(nodeId: string, enabled: boolean): void {
+  /** `systemctl enable|disable <unit>` on a node (whether a reboot starts it, through the guard); default the scheduler's. */
+  enableUnit(nodeId: string, enabled: boolean, component: ComponentName = 'scheduler'): void {
     const n = this.node(nodeId);
-    const r = this.#systemctl(n, [enabled ? 'enable' : 'disable', UNIT]);
-    this.note(`${n.hostname}: systemctl ${enabled ? 'enable' : 'disable'} ${UNIT}${r.status === 0 ? '' : ` (exit ${r.status})`}`);
+    const unit = this.unitOf(component);
+    const r = this.#systemctl(n, [enabled ? 'enable' : 'disable', unit]);
+    this.note(`${n.hostname}: systemctl ${enabled ? 'enable' : 'disable'} ${unit}${r.status === 0 ? '' : ` (exit ${r.status})`}`);
   }
 
-  /** An operator runs `systemctl start airflow-scheduler` on a node by hand. */
-  startByHand(nodeId: string): void {
+  /** An operator runs `systemctl start <unit>` on a node by hand (default the scheduler's unit). */
+  startByHand(nodeId: string, component: ComponentName = 'scheduler'): void {
     const n = this.node(nodeId);
-    const r = this.#systemctl(n, ['start', UNIT]);
-    this.fault('duplicate', `operator ran "systemctl start ${UNIT}" on ${n.hostname}${r.status === 0 ? '' : ` (exit ${r.status})`}`, nodeId);
+    const unit = this.unitOf(component);
+    const r = this.#systemctl(n, ['start', unit]);
+    this.fault('duplicate', `operator ran "systemctl start ${unit}" on ${n.hostname}${r.status === 0 ? '' : ` (exit ${r.status})`}`, nodeId, undefined, [
+      component,
+    ]);
   }
 
   /**
@@ -786,12 +1086,26 @@ class LocalCluster {
     return undefined;
   }
 
-  /** Node ids with a healthy scheduler in the latest sample. */
-  healthyNodes(): string[] {
+  /** Node ids with a healthy scheduler (or `component`) in the latest sample. */
+  healthyNodes(component: ComponentName = 'scheduler'): string[] {
     const s = this.latestSample();
     if (s === undefined) return [];
-    const hosts = new Set(healthyHosts(s, this.timeline.config));
+    const hosts = new Set(healthyHosts(s, this.timeline.config, component));
     return this.nodes.filter((n) => hosts.has(n.hostname)).map((n) => n.id);
+  }
+
+  /** The record's active nodes of a component, as last sampled. */
+  activeNodes(component: ComponentName = 'scheduler'): readonly string[] | undefined {
+    const rec = eventsOf(this.timeline, 'record').at(-1);
+    if (rec === undefined) return undefined;
+    return component === 'scheduler' ? rec.active : (rec.components?.[component]?.active ?? []);
+  }
+
+  /** Exactly one healthy instance of the component, on the node the record names active: that node. */
+  #steadyNode(component: ComponentName): string | undefined {
+    const h = this.healthyNodes(component);
+    const active = this.activeNodes(component);
+    return h.length === 1 && active !== undefined && active.length === 1 && active[0] === h[0] ? h[0] : undefined;
   }
 
   /** Waits until `cond` holds (checked every 100 ms). */
@@ -804,26 +1118,52 @@ class LocalCluster {
     }
   }
 
-  /** Waits until exactly one configured node has a healthy scheduler and the record names it active; returns its id. */
-  async waitForSteady(timeoutMs: number, opts: { holdMs?: number } = {}): Promise<string> {
+  /**
+   * Waits until exactly one eligible node has a healthy scheduler (or `component`) and the record names it
+   * active, held `holdMs`; returns its id.
+   */
+  async waitForSteady(timeoutMs: number, opts: { holdMs?: number; component?: ComponentName } = {}): Promise<string> {
     const hold = opts.holdMs ?? 0;
+    const component = opts.component ?? 'scheduler';
     let since: number | undefined;
     let node: string | undefined;
     await this.waitFor(
-      'exactly one healthy scheduler',
+      `exactly one healthy ${NOUN[component]}`,
       () => {
-        const h = this.healthyNodes();
-        const rec = eventsOf(this.timeline, 'record').at(-1);
-        const ok = h.length === 1 && rec !== undefined && rec.active.length === 1 && rec.active[0] === h[0];
-        if (!ok || h[0] !== node) {
+        const steady = this.#steadyNode(component);
+        if (steady === undefined || steady !== node) {
+          since = steady === undefined ? undefined : Date.now();
+          node = steady;
+        }
+        return steady !== undefined && since !== undefined && Date.now() - since >= hold;
+      },
+      timeoutMs,
+    );
+    return node!;
+  }
+
+  /** Every component steady at once (see waitForSteady), held `holdMs`; returns each one's node. */
+  async waitForAllSteady(timeoutMs: number, opts: { holdMs?: number } = {}): Promise<Record<ComponentName, string>> {
+    const hold = opts.holdMs ?? 0;
+    let since: number | undefined;
+    let key = '';
+    let nodes: Partial<Record<ComponentName, string>> = {};
+    await this.waitFor(
+      `one healthy ${this.components.map((k) => NOUN[k.name]).join(', ')} each`,
+      () => {
+        const now = Object.fromEntries(this.components.map((k) => [k.name, this.#steadyNode(k.name)]));
+        const ok = Object.values(now).every((v) => v !== undefined);
+        const k = JSON.stringify(now);
+        if (!ok || k !== key) {
           since = ok ? Date.now() : undefined;
-          node = ok ? h[0] : undefined;
+          key = k;
+          nodes = now;
         }
         return ok && since !== undefined && Date.now() - since >= hold;
       },
       timeoutMs,
     );
-    return node!;
+    return nodes as Record<ComponentName, string>;
   }
 
   isAlive(pid: number): boolean {
@@ -838,29 +1178,34 @@ class LocalCluster {
   }
 
   /**
-   * After a fault: waits until a scheduler row newer than any seen before the call is healthy on a
-   * configured node, then for one steady healthy scheduler (held `holdMs`); returns its node id.
+   * After a fault: waits until a scheduler (or `component`) row newer than any seen before the call is
+   * healthy on an eligible node, then for one steady healthy instance (held `holdMs`); returns its node id.
    */
-  async waitForReplacement(timeoutMs: number, opts: { holdMs?: number } = {}): Promise<string> {
-    const seen = this.maxJobId();
-    const hosts = new Set(this.nodes.map((n) => n.hostname));
+  async waitForReplacement(timeoutMs: number, opts: { holdMs?: number; component?: ComponentName; seen?: number } = {}): Promise<string> {
+    const seen = opts.seen ?? this.maxJobId();
+    const k = timelineComponent(this.timeline.config, opts.component);
+    const hosts = new Set(k.nodes.map((n) => n.hostname));
     const started = Date.now();
     await this.waitFor(
-      `a new scheduler (job id > ${seen}) to be healthy`,
+      `a new ${NOUN[k.name]} (job id > ${seen}) to be healthy`,
       () => {
         const s = this.latestSample();
         if (s === undefined) return false;
-        return [...newestPerHost(s.rows).values()].some((r) => r.jobId > seen && hosts.has(r.hostname) && r.age <= this.timeline.config.staleAfterSeconds);
+        return [...newestPerHost(s.rows, k.jobType).values()].some((r) => r.jobId > seen && hosts.has(r.hostname) && r.age <= k.staleAfterSeconds);
       },
       timeoutMs,
     );
-    return this.waitForSteady(Math.max(1000, timeoutMs - (Date.now() - started)), opts);
+    return this.waitForSteady(Math.max(1000, timeoutMs - (Date.now() - started)), { ...opts, component: k.name });
   }
 
-  /** Processes started by the simulation that are still alive. */
+  /**
+   * Processes started by the cluster's nodes that are still alive: the simulators and their children
+   * (their events), the units' main processes, and anything else carrying this run's LOCAL_CLUSTER_RUN
+   * in its environment (real Airflow's children, a supervisor, an SSM script).
+   */
   leftoverProcesses(): number[] {
     this.#readSimEvents();
-    return [...this.#simPids].filter(alive);
+    return [...new Set([...[...this.#simPids].filter(alive), ...processesWithToken(this.runToken)])];
   }
 
   // ---- teardown -----------------------------------------------------------------------------
@@ -871,10 +1216,11 @@ class LocalCluster {
     if (this.#sampler !== undefined) clearInterval(this.#sampler);
     await Promise.all([...this.watchdogs.values()].map((w) => w.stop()));
     for (const [, pid] of this.#hung) if (alive(pid)) process.kill(pid, 'SIGCONT');
+    this.#hung.clear();
     await this.ssm.close();
     for (const n of this.nodes) this.#systemctl(n, ['fake-kill-all']);
     this.#readSimEvents();
-    for (const pid of this.#simPids) {
+    for (const pid of [...this.#simPids, ...processesWithToken(this.runToken)]) {
       if (alive(pid)) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -897,5 +1243,5 @@ class LocalCluster {
   }
 }
 
-export type { ClusterOptions, SimNodeHandle, Timings, WatchdogProcess };
+export type { ClusterOptions, SimNodeHandle, Timings, UnitContext, WatchdogProcess };
 export { DEMO_TIMINGS, defaultNodes, FAST_TIMINGS, LocalCluster, UNIT };

@@ -8,6 +8,11 @@ import { type AirflowDialect, airflowJobDdl, airflowJobTable } from './airflow-s
  * talks real wire protocol over TCP) or a real MySQL/MariaDB/PostgreSQL server given by URL; TCP proxies
  * in front of it so outages and per-node partitions can be injected; and a sampler that reads the
  * ground truth (heartbeat ages by the DB's clock) for the timeline.
+ *
+ * Two ways to use a real server: the demo's and the tests' (prepareAirflowDatabase: the harness creates
+ * the database with Airflow's `job` table, and refuses one holding tables it did not create), and the
+ * conformance run's (attachAirflowDatabase: an existing database migrated by `airflow db migrate`,
+ * checked to be Airflow's and then only read; nothing is created, altered or dropped).
  */
 
 interface DbTarget {
@@ -182,6 +187,100 @@ const prepareAirflowDatabase = async (t: DbTarget, opts: { embedded?: boolean; r
   }
 };
 
+/** The `job` columns every Airflow version from 1.10 to 3.x has (research/airflow.md §1.1). */
+const AIRFLOW_JOB_COLUMNS = [
+  'id',
+  'dag_id',
+  'state',
+  'job_type',
+  'start_date',
+  'end_date',
+  'latest_heartbeat',
+  'executor_class',
+  'hostname',
+  'unixname',
+] as const;
+
+/** Alembic heads of the migrated databases seen here (informative: the version is asked of Airflow itself). */
+const KNOWN_ALEMBIC_HEADS: Readonly<Record<string, string>> = {
+  '290244fb8b83': 'Airflow 2.5.x',
+  '405de8318b3a': 'Airflow 2.7.x',
+  '29ce7909c52b': 'Airflow 3.0.x',
+};
+
+interface AirflowDbInfo {
+  /** `alembic_version.version_num`. */
+  readonly alembicRevision: string;
+  /** What that revision is the head of, when known. */
+  readonly releaseHint?: string;
+  /** Tables in the database (for the report). */
+  readonly tableCount: number;
+}
+
+/** Why an existing database cannot be attached to: unreachable, or not Airflow's schema. */
+class AttachError extends Error {
+  constructor(
+    readonly reason: 'unreachable' | 'not-airflow',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AttachError';
+  }
+}
+
+const where = (t: DbTarget): string => `${t.dialect === 'mysql' ? 'mysql' : 'postgres'} ${t.host}:${t.port}/${t.database}`;
+
+/**
+ * Checks that `t.database` is an Airflow metadata database (an `alembic_version` row and a `job` table
+ * with Airflow's columns) and returns its revision. Read-only: it never creates, alters or drops
+ * anything. Throws AttachError naming what is wrong (server unreachable, login refused, no such
+ * database, or a schema that is not Airflow's, with the command that makes one).
+ */
+const attachAirflowDatabase = async (t: DbTarget, opts: { timeoutMs?: number } = {}): Promise<AirflowDbInfo> => {
+  let c: SqlClient;
+  try {
+    c = await openSql(t, { timeoutMs: opts.timeoutMs ?? 10_000 });
+  } catch (err) {
+    throw new AttachError('unreachable', `cannot reach the Airflow database at ${where(t)} as ${t.user}: ${(err as Error).message}`);
+  }
+  try {
+    const tables = (
+      t.dialect === 'mysql'
+        ? await c.query('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()')
+        : await c.query('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()')
+    ).map((r) => String(r.name));
+    const migrate = 'Point --db at a database migrated by `airflow db migrate` (`airflow db init` before 2.7)';
+    const missing = ['alembic_version', 'job'].filter((x) => !tables.includes(x));
+    if (missing.length > 0) {
+      throw new AttachError(
+        'not-airflow',
+        `${where(t)} is not an Airflow metadata database: no ${missing.map((m) => `\`${m}\``).join(' or ')} table (${tables.length} tables${
+          tables.length === 0 ? '' : `: ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}`
+        }). ${migrate}.`,
+      );
+    }
+    const columns = (
+      t.dialect === 'mysql'
+        ? await c.query("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'job'")
+        : await c.query("SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'job'")
+    ).map((r) => String(r.name).toLowerCase());
+    const absent = AIRFLOW_JOB_COLUMNS.filter((x) => !columns.includes(x));
+    if (absent.length > 0) {
+      throw new AttachError('not-airflow', `${where(t)}: table \`job\` lacks Airflow's column(s) ${absent.join(', ')}: not Airflow's schema. ${migrate}.`);
+    }
+    const versions = (await c.query('SELECT version_num FROM alembic_version')).map((r) => String(r.version_num));
+    const rev = versions[0];
+    if (rev === undefined) throw new AttachError('not-airflow', `${where(t)}: \`alembic_version\` is empty: the database was never migrated. ${migrate}.`);
+    const hint = KNOWN_ALEMBIC_HEADS[rev];
+    return { alembicRevision: rev, ...(hint === undefined ? {} : { releaseHint: hint }), tableCount: tables.length };
+  } catch (err) {
+    if (err instanceof AttachError) throw err;
+    throw new AttachError('unreachable', `reading the schema of ${where(t)} failed: ${(err as Error).message}`);
+  } finally {
+    await c.close();
+  }
+};
+
 /** The watchdog's DbConfig for a target reached at `port` (a proxy). */
 const watchdogDbConfig = (t: DbTarget, port: number): DbConfig => ({
   dialect: t.dialect,
@@ -327,37 +426,63 @@ class TcpProxy {
 
 // ---------------------------------------------------------------------------------------------
 
-/** One live SchedulerJob row as the sampler saw it. */
+/** One live control-plane row as the sampler saw it. */
 interface SampledRow {
   readonly jobId: number;
   readonly hostname: string;
   readonly state: string | null;
   /** Heartbeat age by the DB's clock, seconds. */
   readonly age: number;
+  /** SchedulerJob, DagProcessorJob or TriggererJob. */
+  readonly jobType: string;
 }
 
+/** The job types of Airflow's control plane (the rows the watchdog reads; never LocalTaskJob). */
+const CONTROL_PLANE_JOB_TYPES = ['SchedulerJob', 'DagProcessorJob', 'TriggererJob'] as const;
+
 /**
- * Reads all live SchedulerJob rows (end_date NULL, state not success; SPEC §2) with their age by the
- * DB's clock. Its own direct connection, so it sees the truth during an injected outage.
+ * Reads all live control-plane rows (SchedulerJob, DagProcessorJob, TriggererJob; end_date NULL, state
+ * not success; SPEC §2) with their age by the DB's clock. Its own direct connection, so it sees the
+ * truth during an injected outage.
  */
 const sampleLiveRows = async (c: SqlClient, dialect: AirflowDialect, lookbackSeconds = 600): Promise<SampledRow[]> => {
   const table = airflowJobTable(dialect);
+  const types = CONTROL_PLANE_JOB_TYPES.map((x) => `'${x}'`).join(', ');
   const rows =
     dialect === 'postgres'
       ? await c.query(
-          `SELECT id, hostname, state, EXTRACT(EPOCH FROM (clock_timestamp() - latest_heartbeat))::float8 AS age FROM ${table}
-           WHERE job_type = 'SchedulerJob' AND end_date IS NULL AND (state IS NULL OR state <> 'success')
+          `SELECT id, job_type, hostname, state, EXTRACT(EPOCH FROM (clock_timestamp() - latest_heartbeat))::float8 AS age FROM ${table}
+           WHERE job_type IN (${types}) AND end_date IS NULL AND (state IS NULL OR state <> 'success')
              AND latest_heartbeat > clock_timestamp() - make_interval(secs => $1) ORDER BY id`,
           [lookbackSeconds],
         )
       : await c.query(
-          `SELECT id, hostname, state, TIMESTAMPDIFF(MICROSECOND, latest_heartbeat, UTC_TIMESTAMP(6)) / 1000000 AS age FROM ${table}
-           WHERE job_type = 'SchedulerJob' AND end_date IS NULL AND (state IS NULL OR state <> 'success')
+          `SELECT id, job_type, hostname, state, TIMESTAMPDIFF(MICROSECOND, latest_heartbeat, UTC_TIMESTAMP(6)) / 1000000 AS age FROM ${table}
+           WHERE job_type IN (${types}) AND end_date IS NULL AND (state IS NULL OR state <> 'success')
              AND latest_heartbeat > UTC_TIMESTAMP(6) - INTERVAL ? SECOND ORDER BY id`,
           [lookbackSeconds],
         );
-  return rows.map((r) => ({ jobId: Number(r.id), hostname: String(r.hostname), state: r.state === null ? null : String(r.state), age: Number(r.age) }));
+  return rows.map((r) => ({
+    jobId: Number(r.id),
+    jobType: String(r.job_type),
+    hostname: String(r.hostname),
+    state: r.state === null ? null : String(r.state),
+    age: Number(r.age),
+  }));
 };
 
-export type { DbBackend, DbTarget, ProxyMode, SampledRow, SqlClient };
-export { openSql, parseDbUrl, prepareAirflowDatabase, sampleLiveRows, startPglite, TcpProxy, urlOf, watchdogDbConfig };
+export type { AirflowDbInfo, DbBackend, DbTarget, ProxyMode, SampledRow, SqlClient };
+export {
+  AIRFLOW_JOB_COLUMNS,
+  AttachError,
+  attachAirflowDatabase,
+  CONTROL_PLANE_JOB_TYPES,
+  openSql,
+  parseDbUrl,
+  prepareAirflowDatabase,
+  sampleLiveRows,
+  startPglite,
+  TcpProxy,
+  urlOf,
+  watchdogDbConfig,
+};
