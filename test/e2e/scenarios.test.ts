@@ -20,7 +20,7 @@ const withCluster = async (c: LocalCluster, body: (c: LocalCluster) => Promise<v
 
 describe.concurrent('local cluster scenarios', () => {
   it('five watchdog ticks started at once: exactly one acts (MariaDB)', async () => {
-    await withCluster(await startCluster('mariadb', 'e2e_concurrent'), async (c) => {
+    await withCluster(await startCluster('mariadb', 'e2e_concurrent', { unit: 'bare' }), async (c) => {
       const names = ['w1', 'w2', 'w3', 'w4', 'w5'];
       // Started one after another: five tsx start-ups at once would starve the other scenarios' schedulers.
       for (const n of names) await c.startWatchdog(n, { schedule: false }).ready;
@@ -63,7 +63,8 @@ describe.concurrent('local cluster scenarios', () => {
       c.crash(active, false);
       await c.waitFor('the crash to show', () => c.healthyNodes().length === 0, 15_000);
       ({ from } = await burstUntilOneActs('restart'));
-      const sent = eventsOf(sliceTimeline(c.timeline, from, Date.now()), 'command').filter((e) => e.phase === 'sent');
+      // Every tick may ask the node's unit state first (liveness evidence, read-only); one of them restarts it.
+      const sent = eventsOf(sliceTimeline(c.timeline, from, Date.now()), 'command').filter((e) => e.phase === 'sent' && e.action !== 'status');
       expect(sent.map((e) => e.action)).toEqual(['stop', 'start']);
       await c.waitFor('the restarted scheduler', () => c.healthyNodes().length === 1, 15_000);
       assertInvariants(c.timeline);
@@ -125,7 +126,7 @@ describe.concurrent('local cluster scenarios', () => {
   }, 150_000);
 
   it('flapping node: restarts that never come up get it banned, then it fails over (MariaDB)', async () => {
-    const c = await startCluster('mariadb', 'e2e_flapping', { cluster: { restartInPlaceAttempts: 2, banAfterFailures: 2 } });
+    const c = await startCluster('mariadb', 'e2e_flapping', { unit: 'bare', cluster: { restartInPlaceAttempts: 2, banAfterFailures: 2 } });
     await withCluster(c, async () => {
       await c.startWatchdog('wd').ready;
       const a = await c.waitForSteady(30_000, { holdMs: 1000 });
@@ -145,7 +146,7 @@ describe.concurrent('local cluster scenarios', () => {
   }, 120_000);
 
   it('all nodes down: no-candidate alarm and no action; a node coming back is used (PGlite)', async () => {
-    await withCluster(await startCluster('pglite', 'e2e_alldown'), async (c) => {
+    await withCluster(await startCluster('pglite', 'e2e_alldown', { unit: 'bare' }), async (c) => {
       await c.startWatchdog('wd').ready;
       const a = await c.waitForSteady(30_000, { holdMs: 1000 });
       for (const n of c.nodes) c.offline(n.id);
@@ -177,19 +178,22 @@ describe.concurrent('local cluster scenarios', () => {
       await c.startWatchdog('wd').ready;
       const a = await c.waitForSteady(30_000, { holdMs: 1000 });
       const pid = c.mainPid(a);
-      c.dbOutage();
+      // Packets dropped, as in a network partition of the DB: the scheduler blocks and goes on after it
+      // (a refused outage makes Airflow exit, research §7-§8; then there is nothing left to keep running).
+      c.dbOutage('blackhole');
       await sleep(timings.staleAfterSeconds * 2000);
       const back = Date.now();
       c.dbBack();
       await sleep((timings.staleAfterSeconds + 2) * 1000);
-      const sent = eventsOf(sliceTimeline(c.timeline, back, Date.now()), 'command').filter((e) => e.phase === 'sent');
+      // A status command (liveness evidence, read-only) may go out; no stop and no start.
+      const sent = eventsOf(sliceTimeline(c.timeline, back, Date.now()), 'command').filter((e) => e.phase === 'sent' && e.action !== 'status');
       expect(sent.map((e) => `${e.action} on ${e.nodeId}`)).toEqual([]);
       expect(c.mainPid(a)).toBe(pid);
     });
   }, 90_000);
 
   it('SSM throttling and command timeouts (PostgreSQL)', async () => {
-    await withCluster(await startCluster('postgres', 'e2e_ssm'), async (c) => {
+    await withCluster(await startCluster('postgres', 'e2e_ssm', { unit: 'bare' }), async (c) => {
       await c.startWatchdog('wd').ready;
       let active = await c.waitForSteady(30_000, { holdMs: 1000 });
       // Half of all SSM API calls throttled: adaptive retry absorbs it.
