@@ -468,7 +468,7 @@ const crashStep = async (s: Suite, on: Record<ComponentName, string>, component:
     s.check(
       "the killed process's children are gone",
       left.length === 0,
-      `${others.length} child process(es) at the kill (log server, executor, workers…), ${left.length} still alive after the recovery${left.length === 0 ? '' : `: ${left.join(', ')}`}`,
+      `${others.length} other process(es) in its unit at the kill (its children: log server, executor, workers…), ${left.length} still alive after the recovery${left.length === 0 ? '' : `: ${left.join(', ')}`}`,
     );
     if (oldJob !== undefined) {
       const old = eventsOf(s.c.timeline, 'sample')
