@@ -182,7 +182,7 @@ const main = async (): Promise<void> => {
   section('1. bring-up: nothing runs; the watchdog starts the scheduler, the dag-processor and the triggerer on the first node');
   let active = (await c.waitForAllSteady(30_000, { holdMs: 2000 })).scheduler;
 
-  section('2. crash: SIGKILL of the scheduler (its children stay, its row stays "running")');
+  section('2. crash: SIGKILL of the scheduler (its row stays "running"; systemd\'s Restart=always restarts it, KillMode=control-group ends its children)');
   c.crash(active);
   active = await waitRecovered(c, 40_000);
 
