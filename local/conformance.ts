@@ -326,6 +326,7 @@ class Suite {
   }
 
   async step(name: string, title: string, body: () => Promise<void>): Promise<void> {
+    if (this.signal?.aborted) throw new Error('interrupted');
     this.#step = name;
     this.#notes = [];
     const from = Date.now();
