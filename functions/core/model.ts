@@ -188,7 +188,9 @@ type ActionPurpose =
   | 'scale-up'
   | 'stop-removed'
   | 'clear-stale'
-  | 'cancel-pending';
+  | 'cancel-pending'
+  /** STONITH: force-stop the EC2 instance of an old active SSM cannot reach (fenceUnreachable `ec2-stop`). */
+  | 'power-fence';
 
 interface Action {
   readonly kind: 'start' | 'stop';

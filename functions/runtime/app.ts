@@ -4,7 +4,7 @@ import type { WatchdogSettings } from '../core/config.js';
 import { runManual, runTick, type TickReport } from '../core/engine.js';
 import { errorMessage, InvalidRequestError, RecordUnavailableError, RefusedError } from '../core/errors.js';
 import { ReadingLog } from '../core/evidence.js';
-import type { Clock, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
+import type { Clock, Fencer, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
 import { parseRequest } from '../core/requests.js';
 import { reportObservation, reportTick } from './telemetry.js';
 
@@ -18,6 +18,8 @@ interface AppDeps {
   readonly store: RecordStore;
   readonly fleet: Fleet;
   readonly clock: Clock;
+  /** EC2 power fencing, when fenceUnreachable is `ec2-stop`. */
+  readonly fencer?: Fencer;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }

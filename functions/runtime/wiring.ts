@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { passwordSource } from '../adapters/db-credentials.js';
+import { Ec2Fencer } from '../adapters/ec2-fencer.js';
 import { SsmFleet, createSsmClient } from '../adapters/fleet.js';
 import { createMetadataDb } from '../adapters/metadata-db.js';
 import { DynamoRecordStore } from '../adapters/record-store.js';
@@ -35,6 +36,15 @@ const buildDeps = (settings: WatchdogSettings, opts: { region?: string; clock?: 
       ...(settings.aws.commandLogGroupName === undefined ? {} : { cloudWatchLogGroupName: settings.aws.commandLogGroupName }),
     }),
     clock,
+    ...(settings.cluster.fenceUnreachable === 'ec2-stop'
+      ? {
+          fencer: new Ec2Fencer({
+            clock,
+            // Loaded only when a fence is needed: most ticks never pay for the EC2 client.
+            client: async () => new (await import('@aws-sdk/client-ec2')).EC2Client({ retryMode: 'adaptive', maxAttempts: 3, ...(region === undefined ? {} : { region }) }),
+          }),
+        }
+      : {}),
     logger,
     metrics: createMetrics(settings.cluster.clusterName),
   };
