@@ -3,6 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import type { DbObservation, SchedulerRow } from '../core/model.js';
 import type { HeartbeatQuery, MetadataDb } from '../core/ports.js';
 import type { PasswordSource } from './db-credentials.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, type RawHeartbeatRow } from './metadata-db-driver.js';
 
 /**
  * Reads scheduler heartbeats from Airflow's metadata DB (SPEC §2, §4.1). One statement per observe
@@ -12,59 +13,13 @@ import type { PasswordSource } from './db-credentials.js';
  * cannot hold the tick. One connection per adapter is kept across warm invocations.
  */
 
-/**
- * Cap on rows read per observe. Rows come newest first, so hitting it drops only the oldest (long
- * stale) rows; it takes more than this many live scheduler rows inside the lookback window.
- */
-const ROW_LIMIT = 1000;
-
 /** Slack on top of connect + query timeouts, so the drivers' own (more precise) errors win the race. */
 const DEADLINE_SLACK_MS = 500;
-
-/** One row as the heartbeat statement returns it; drivers hand over whatever types they parsed. */
-interface RawHeartbeatRow {
-  readonly id: unknown;
-  readonly hostname: unknown;
-  readonly state: unknown;
-  /** latest_heartbeat in UTC as `YYYY-MM-DDTHH:MM:SS.ffffff`, formatted by the DB. */
-  readonly heartbeat_utc: unknown;
-  /** Seconds between latest_heartbeat and the DB's current time. */
-  readonly age_seconds: unknown;
-}
-
-interface DbSession {
-  /** False once the driver saw the connection fail or end. */
-  readonly alive: boolean;
-  /** Runs the heartbeat statement; bounded by `timeoutMs`, destroying the socket when it expires. */
-  heartbeatRows(lookbackSeconds: number, timeoutMs: number): Promise<readonly RawHeartbeatRow[]>;
-  /** Hard stop, no goodbye: for broken or black-holed connections. */
-  destroy(): void;
-  /** Polite close, bounded. */
-  end(): Promise<void>;
-}
-
-interface DbDriver {
-  /** `mysql host:port/database`, for reasons. */
-  readonly label: string;
-  /** Connects and prepares the session (MySQL: UTC time zone); bounded by `timeoutMs`. */
-  open(password: string | undefined, timeoutMs: number): Promise<DbSession>;
-}
 
 interface MetadataDbDeps {
   readonly password: PasswordSource;
   /** Rows the adapter had to skip (null hostname, unreadable age); wire to the logger. */
   readonly warn?: (message: string) => void;
-}
-
-class DbTimeoutError extends Error {
-  constructor(
-    readonly phase: 'connect' | 'query' | 'deadline',
-    readonly ms: number,
-  ) {
-    const limit = `${ms / 1000} s`;
-    super(phase === 'deadline' ? `no answer within ${limit} overall` : phase === 'connect' ? `not connected within ${limit}` : `no result within ${limit}`);
-    this.name = 'DbTimeoutError';
-  }
 }
 
 /** Where an observe failed, so the reason can say so. */
@@ -77,10 +32,6 @@ class PhaseError extends Error {
     this.name = 'PhaseError';
   }
 }
-
-const PORTS = { mysql: 3306, postgres: 5432 } as const;
-
-const driverLabel = (config: DbConfig): string => `${config.dialect} ${config.host}:${config.port ?? PORTS[config.dialect]}/${config.database}`;
 
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code;
@@ -216,11 +167,21 @@ const reduceRows = (
   return { rows, foreign };
 };
 
-const loadDriver = async (config: DbConfig): Promise<DbDriver> => {
-  // Loaded on first use so a function never pays for the driver it does not use.
-  if (config.dialect === 'mysql') return (await import('./metadata-db-mysql.js')).mysqlDriver(config);
-  return (await import('./metadata-db-postgres.js')).postgresDriver(config);
+/**
+ * The configured dialect's driver, imported on first use: each dialect file is a chunk of its own in the
+ * Lambda bundle, so a function never loads the DB client library it does not use. One import per
+ * dialect per process; `preloadDriver` lets the handler start it at cold start.
+ */
+const driverFactories: Partial<Record<DbConfig['dialect'], Promise<(config: DbConfig) => DbDriver>>> = {};
+const driverFactory = (dialect: DbConfig['dialect']): Promise<(config: DbConfig) => DbDriver> =>
+  (driverFactories[dialect] ??=
+    dialect === 'mysql'
+      ? import('./metadata-db-mysql.js').then((m) => m.mysqlDriver)
+      : import('./metadata-db-postgres.js').then((m) => m.postgresDriver));
+const preloadDriver = async (config: DbConfig): Promise<void> => {
+  await driverFactory(config.dialect);
 };
+const loadDriver = async (config: DbConfig): Promise<DbDriver> => (await driverFactory(config.dialect))(config);
 
 class SqlMetadataDb implements MetadataDb {
   readonly #config: DbConfig;
@@ -343,4 +304,5 @@ class SqlMetadataDb implements MetadataDb {
 const createMetadataDb = (config: DbConfig, deps: MetadataDbDeps): MetadataDb => new SqlMetadataDb(config, deps);
 
 export type { DbDriver, DbSession, MetadataDbDeps, RawHeartbeatRow };
-export { createMetadataDb, DbTimeoutError, describeFailure, driverLabel, PhaseError, ROW_LIMIT, reduceRows, SqlMetadataDb, scrub };
+export { ROW_LIMIT } from './metadata-db-driver.js';
+export { createMetadataDb, DbTimeoutError, describeFailure, driverLabel, PhaseError, preloadDriver, reduceRows, SqlMetadataDb, scrub };
