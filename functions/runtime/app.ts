@@ -4,12 +4,16 @@ import type { WatchdogSettings } from '../core/config.js';
 import { runManual, runTick, type TickReport } from '../core/engine.js';
 import { errorMessage, InvalidRequestError, RefusedError } from '../core/errors.js';
 import type { Clock, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
+import { tickWindowSeconds, worstCaseTickSeconds } from '../core/limits.js';
 import { parseRequest } from '../core/requests.js';
-import { reportTick } from './telemetry.js';
+import { failedCount, reportTick } from './telemetry.js';
+import { minuteOfTicks, parseQueuedTick, type TickQueue } from './tick-queue.js';
 
 /**
  * The invocation logic behind the Lambda handler, with every dependency injected so the local runner
- * and the tests drive exactly what runs in AWS.
+ * and the tests drive exactly what runs in AWS. Three kinds of invocation run ticks: the every-minute
+ * schedule (one tick, and below 60 s checks the minute's other ticks queued), a queued tick from the
+ * tick queue (one tick), and a manual `reconcile` (one tick).
  */
 
 interface AppDeps {
@@ -19,6 +23,12 @@ interface AppDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * Where a scheduled invocation queues the minute's other ticks when checkIntervalSeconds < 60 (the
+   * function's tick queue). Without one, those ticks are looped inside the scheduled invocation: the
+   * local runner's way, never a deployment's.
+   */
+  readonly tickQueue?: TickQueue;
 }
 
 /** The part of the Lambda context the app uses. */
@@ -33,12 +43,26 @@ type Response =
   | ({ readonly ok: true; readonly action: string } & Record<string, unknown>)
   | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string; readonly field?: string } };
 
-/** Worst case of one tick: DB observe, then up to three sequential SSM commands (clear/fence stop, stop, start), plus writes. */
-const worstCaseTickSeconds = (s: WatchdogSettings): number =>
-  s.db.connectTimeoutSeconds + s.db.queryTimeoutSeconds + 3 * s.cluster.commandTimeoutSeconds + 5;
-
-/** Ticks run inside one invocation: one per minute, or looped over the minute when checkIntervalSeconds < 60. */
+/** Without a tick queue, a scheduled invocation loops its ticks over one minute when checkIntervalSeconds < 60. */
 const LOOP_WINDOW_MS = 60_000;
+
+/** One SQS record as the event source mapping delivers it (the fields the app reads). */
+interface QueueRecord {
+  readonly eventSource: 'aws:sqs';
+  readonly messageId: string;
+  readonly body: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
+/** A batch from the tick queue's event source mapping (batch size 1). */
+const isQueueEvent = (event: unknown): event is { Records: QueueRecord[] } => {
+  const records = (event as { Records?: unknown } | null)?.Records;
+  return (
+    Array.isArray(records) &&
+    records.length > 0 &&
+    records.every((r) => (r as Partial<QueueRecord> | null)?.eventSource === 'aws:sqs' && typeof (r as QueueRecord).body === 'string')
+  );
+};
 
 const summarise = (r: TickReport) => ({
   verdict: r.plan.verdict,
@@ -70,7 +94,7 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
       const owner = `${ctx.awsRequestId}#${k}`;
       try {
         const report = await runTick({ ...deps, owner }, config, { dryRun: opts.dryRun });
-        reportTick(report, config, deps.logger, deps.metrics, { tick: k, owner });
+        reportTick(report, { config, logger: deps.logger, metrics: deps.metrics, extra: { tick: k, owner } });
         reports.push(report);
       } catch (err) {
         // One failed tick (e.g. DynamoDB unavailable) must not end the loop; the invocation still fails at the end.
@@ -87,7 +111,58 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     return { reports, errors };
   };
 
+  /** Errors that fail a scheduled or queued invocation: failed ticks, and ticks whose node commands failed. */
+  const invocationErrors = (reports: readonly TickReport[], errors: readonly string[]): string[] => [
+    ...errors,
+    ...reports
+      .filter((r) => failedCount(r) > 0)
+      .map((r) => `${failedCount(r)} node command(s) failed or were skipped (verdict ${r.plan.verdict}; see the tick line)`),
+  ];
+
+  /** A tick the scheduled invocation queued; dropped when redelivered or later than the next tick's due time. */
+  const handleQueued = async (event: { Records: QueueRecord[] }, ctx: InvocationContext): Promise<Response> => {
+    const now = deps.clock.now();
+    const windowMs = tickWindowSeconds(config.checkIntervalSeconds) * 1000;
+    let due = false;
+    for (const record of event.Records) {
+      const tick = parseQueuedTick(record.body);
+      const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+      const drop = (reason: string) => deps.logger.info('queued tick dropped', { messageId: record.messageId, reason });
+      if (tick === undefined) drop('not a queued tick');
+      else if (receives > 1) drop(`delivery ${receives}: an earlier delivery failed, and ticks are never retried (the next one is already queued)`);
+      else if (now - tick.dueAt > windowMs) drop(`${Math.round((now - tick.dueAt) / 1000)} s late, past the next tick's due time`);
+      else due = true;
+    }
+    if (!due) return { ok: true, action: 'reconcile', ticks: [] };
+    const { reports, errors } = await tickLoop(ctx, { dryRun: false, loop: false });
+    const failures = invocationErrors(reports, errors);
+    // Fails the invocation, so the errors alarm fires; the message goes to the dead-letter queue, not back.
+    if (failures.length > 0) throw new Error(`queued tick failed: ${failures.join('; ')}`);
+    return { ok: true, action: 'reconcile', ticks: reports.map(summarise) };
+  };
+
+  /** The every-minute invocation: queue the minute's other ticks (checks below 60 s), then tick. */
+  const handleScheduled = async (ctx: InvocationContext): Promise<Response> => {
+    const queue = config.checkIntervalSeconds < 60 ? deps.tickQueue : undefined;
+    const errors: string[] = [];
+    if (queue !== undefined) {
+      try {
+        await queue.enqueue(minuteOfTicks(config.checkIntervalSeconds, deps.clock.now(), ctx.awsRequestId));
+      } catch (err) {
+        // This minute degrades to one check; the invocation fails at the end so the errors alarm fires.
+        deps.logger.error('tick queue failed', { error: err as Error });
+        errors.push(`could not queue this minute's ticks: ${errorMessage(err)}`);
+      }
+    }
+    const looped = await tickLoop(ctx, { dryRun: false, loop: queue === undefined });
+    const failures = invocationErrors(looped.reports, [...errors, ...looped.errors]);
+    // Surface as a Lambda error so the "watchdog errors" alarm fires.
+    if (failures.length > 0) throw new Error(`scheduled invocation failed: ${failures.join('; ')}`);
+    return { ok: true, action: 'reconcile', ticks: looped.reports.map(summarise) };
+  };
+
   const handle = async (event: unknown, ctx: InvocationContext): Promise<Response> => {
+    if (isQueueEvent(event)) return handleQueued(event, ctx);
     let request: ReturnType<typeof parseRequest>;
     try {
       request = parseRequest(event);
@@ -99,14 +174,9 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
       throw err;
     }
 
-    if (request.action === 'scheduled' || request.action === 'reconcile') {
-      const scheduled = request.action === 'scheduled';
-      const dryRun = request.action === 'reconcile' && request.dryRun === true;
-      const { reports, errors } = await tickLoop(ctx, { dryRun, loop: scheduled });
-      if (scheduled && errors.length > 0) {
-        // Surface as a Lambda error so the "watchdog errors" alarm fires.
-        throw new Error(`${errors.length} tick(s) failed: ${errors.join('; ')}`);
-      }
+    if (request.action === 'scheduled') return handleScheduled(ctx);
+    if (request.action === 'reconcile') {
+      const { reports, errors } = await tickLoop(ctx, { dryRun: request.dryRun === true, loop: false });
       if (errors.length > 0) return { ok: false, error: { code: 'Internal', message: errors.join('; ') } };
       return { ok: true, action: 'reconcile', ticks: reports.map(summarise) };
     }
@@ -117,7 +187,7 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
       deps.logger.info('manual action', { action: request.action, caller, ...('reason' in request ? { reason: request.reason } : {}) });
       if (result.kind === 'status') return { ok: true, action: 'status', status: result.status };
       if (result.kind === 'history') return { ok: true, action: 'history', history: result.history };
-      reportTick(result.report, config, deps.logger, deps.metrics, { manual: request.action, caller });
+      reportTick(result.report, { config, logger: deps.logger, metrics: deps.metrics, extra: { manual: request.action, caller } });
       return { ok: true, action: request.action, result: summarise(result.report), status: result.status };
     } catch (err) {
       if (err instanceof RefusedError) {
@@ -132,5 +202,7 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
   return { handle };
 };
 
-export { createApp, worstCaseTickSeconds };
-export type { AppDeps, InvocationContext, Response };
+/** Kept here for the local runner, which sizes its Lambda context with it. */
+export { worstCaseTickSeconds } from '../core/limits.js';
+export { createApp, isQueueEvent };
+export type { AppDeps, InvocationContext, QueueRecord, Response };
