@@ -5,10 +5,11 @@ import type { TickReport } from '../core/engine.js';
 import { type Component, DIMENSION, METRIC, METRIC_NAMESPACE, METRIC_SERIES, type MetricName } from '../core/limits.js';
 
 /**
- * Logging and metrics (docs/design.md#what-a-tick-reports). Every tick writes one JSON `tick` line
- * (verdict, reasons, actions, each component's desired and healthy count, the newest heartbeat age) and
- * one `heartbeat` line per node; the dashboard reads both with Logs Insights, so none of that costs a
- * custom metric. EMF metrics (names in functions/core/limits.ts) are written only when non-zero: a tick
+ * Logging and metrics (docs/design.md#what-a-tick-reports). Every tick writes one JSON `tick` line:
+ * verdict, reasons, actions, each component's desired and healthy count, the newest heartbeat age, and
+ * each node's heartbeat age, health and SSM reachability (`nodes`, in configuration order). The
+ * dashboard reads it with Logs Insights, so none of that costs a custom metric, and one line per tick
+ * keeps the log bill small (each line also pays CloudWatch's per-event overhead). EMF metrics (names in functions/core/limits.ts) are written only when non-zero: a tick
  * with nothing to report writes no metric at all, and each incident costs only the hours it lasts.
  */
 
@@ -146,6 +147,16 @@ const reportTick = (report: TickReport, sinks: ReportSinks): void => {
     dbReachable,
     components: Object.fromEntries(figures.map((c) => [c.component, { desired: c.desired, healthy: dbReachable ? c.healthy : null }])),
     ...(dbReachable && ages.length > 0 ? { newestHeartbeatAgeSeconds: Math.max(0, Math.min(...ages)) } : {}),
+    // Per node, in configuration order (the dashboard's per-node graph reads nodes.<i>.ageSeconds).
+    nodes: config.nodes.map((n) => {
+      const row = rows[n.hostname];
+      return {
+        id: n.id,
+        ...(dbReachable && row !== undefined ? { ageSeconds: row.ageSeconds } : {}),
+        healthy: row !== undefined && row.ageSeconds <= config.staleAfterSeconds,
+        reachability: obs.reachability[n.id] ?? 'absent',
+      };
+    }),
     actions: plan.actions.map((a) => {
       const e = outcomes.get(a);
       return {
@@ -164,17 +175,6 @@ const reportTick = (report: TickReport, sinks: ReportSinks): void => {
     durationMs: report.durationMs,
     ...sinks.extra,
   });
-  for (const n of config.nodes) {
-    const row = rows[n.hostname];
-    logger.info('heartbeat', {
-      clusterName: config.clusterName,
-      nodeId: n.id,
-      hostname: n.hostname,
-      ageSeconds: dbReachable && row !== undefined ? row.ageSeconds : null,
-      healthy: row !== undefined && row.ageSeconds <= config.staleAfterSeconds,
-      reachability: obs.reachability[n.id] ?? 'absent',
-    });
-  }
   emitMetrics(metrics, figures, dbReachable);
 };
 

@@ -62,7 +62,11 @@ const QUERIES = {
     'stats max(newestHeartbeatAgeSeconds) as newestHeartbeatAgeSeconds by bin(1m)',
   ],
   verdicts: ['filter message = "tick"', 'stats count(*) as ticks by bin(1m), verdict'],
-  heartbeatAge: ['filter message = "heartbeat"', 'stats max(ageSeconds) as ageSeconds by bin(1m), nodeId'],
+  /** One series per node, named by its id, from the `nodes` array of the tick line (configuration order). */
+  heartbeatAge: (nodes: readonly { readonly id: string }[]): string[] => [
+    'filter message = "tick"',
+    `stats ${nodes.map((n, i) => `max(nodes.${i}.ageSeconds) as \`${n.id}\``).join(', ')} by bin(1m)`,
+  ],
   epochChanges: [
     'filter message = "tick"',
     'stats min(@timestamp) as since, max(@timestamp) as lastSeen, count(*) as ticks by epoch, activeNodes.0',
@@ -198,7 +202,7 @@ class WatchdogMonitoring extends Construct {
             logLine('Ticks by verdict (unknown: metadata DB unreachable)', QUERIES.verdicts, 8, cloudwatch.LogQueryVisualizationType.STACKEDAREA),
           ],
           [
-            logLine('Heartbeat age per node (s)', QUERIES.heartbeatAge, 12),
+            logLine('Heartbeat age per node (s)', QUERIES.heartbeatAge(cluster.nodes), 12),
             logLine('Active node and epoch changes', QUERIES.epochChanges, 12, cloudwatch.LogQueryVisualizationType.TABLE),
           ],
           [

@@ -321,7 +321,8 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
     const logWidgets = body.widgets.filter((w) => w.type === 'log');
     expect(logWidgets).toHaveLength(6);
     for (const w of logWidgets) expect(w.properties.query).toContain(`SOURCE '<${ids.logGroup}>'`);
-    expect(logWidgets[3]?.properties.query).toContain(QUERIES.heartbeatAge.join('\n| '));
+    expect(logWidgets[3]?.properties.query).toContain('stats max(nodes.0.ageSeconds) as `i-0123456789abcdef0`, max(nodes.1.ageSeconds) as `mi-0123456789abcdef0` by bin(1m)');
+    expect(logWidgets[3]?.properties.query).toContain(QUERIES.heartbeatAge([{ id: 'i-0123456789abcdef0' }, { id: 'mi-0123456789abcdef0' }]).join('\n| '));
     const text = JSON.stringify(body);
     for (const m of [METRIC.componentsDown, METRIC.failovers, METRIC.recoveryBlocked, METRIC.dbUnreachable]) expect(text).toContain(`"${m}"`);
   });

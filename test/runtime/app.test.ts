@@ -175,7 +175,7 @@ describe('Function: handler app', () => {
     expect(db.calls).toBe(1);
   });
 
-  it('emits one tick log line, one heartbeat line per node, and no metric while all is well', async () => {
+  it('emits one tick log line, with every node’s heartbeat age, and no metric while all is well', async () => {
     const { app, tel, db, ctx } = setup();
     db.setRows([row('sched-a', 7), row('sched-b', 95)]);
     await app.handle({ action: 'reconcile' }, ctx()); // adopts sched-a
@@ -189,12 +189,12 @@ describe('Function: handler app', () => {
       components: { scheduler: { desired: 1, healthy: 1 } },
       newestHeartbeatAgeSeconds: 7,
     });
-    const hb = lines.filter((l) => l.message === 'heartbeat');
-    expect(hb.map((l) => [l.nodeId, l.ageSeconds, l.healthy])).toEqual([
-      ['i-0aaaaaaaaaaaaaaa1', 7, true],
-      ['i-0bbbbbbbbbbbbbbb2', 95, false],
-      // Powertools drops null attributes: no live row means no ageSeconds key.
-      ['i-0ccccccccccccccc3', undefined, false],
+    expect(lines.filter((l) => l.message !== 'tick')).toEqual([]);
+    expect(tick?.nodes).toEqual([
+      { id: 'i-0aaaaaaaaaaaaaaa1', ageSeconds: 7, healthy: true, reachability: 'Online' },
+      { id: 'i-0bbbbbbbbbbbbbbb2', ageSeconds: 95, healthy: false, reachability: 'Online' },
+      // No live row: no age.
+      { id: 'i-0ccccccccccccccc3', healthy: false, reachability: 'Online' },
     ]);
     expect(lines.filter((l) => '_aws' in l)).toEqual([]);
   });
