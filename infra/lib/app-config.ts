@@ -85,7 +85,6 @@ const appConfigSchema = z
     scheduleEnabled: z.boolean().optional(),
     alarmEmail: z.string().optional(),
     schedulerDownMinutes: z.number().optional(),
-    dbUnreachableMinutes: z.number().optional(),
     notRunningMinutes: z.number().optional(),
     dashboard: z.boolean().optional(),
     dashboardName: z.string().optional(),

@@ -32,7 +32,6 @@ interface WatchdogMonitoringProps {
   readonly topic?: sns.ITopic;
   readonly email?: string;
   readonly schedulerDownMinutes: number;
-  readonly dbUnreachableMinutes: number;
   readonly notRunningMinutes: number;
   readonly dashboard: boolean;
   readonly dashboardName: string;
@@ -44,7 +43,6 @@ interface WatchdogAlarms {
   readonly failoverHappened: cloudwatch.Alarm;
   /** Failover suppressed, or no candidate node: no healthy scheduler, and the watchdog will not start one. */
   readonly recoveryBlocked: cloudwatch.Alarm;
-  readonly dbUnreachable: cloudwatch.Alarm;
   readonly watchdogErrors: cloudwatch.Alarm;
   readonly watchdogNotRunning: cloudwatch.Alarm;
 }
@@ -134,7 +132,7 @@ class WatchdogMonitoring extends Construct {
 
     this.alarms = {
       schedulerDown: alarm('SchedulerDownAlarm', {
-        alarmDescription: `${label}: for ${props.schedulerDownMinutes} consecutive minute(s) the watchdog saw fewer healthy schedulers than desired (${desired}), or could not see them (metadata DB unreachable). The watchdog normally recovers within staleAfterSeconds + one check + the start time, so this means recovery failed. First step: airflow-watchdog status.`,
+        alarmDescription: `${label}: for ${props.schedulerDownMinutes} consecutive minute(s) the watchdog saw fewer healthy schedulers than desired (${desired}), or could not see them because the metadata DB was unreachable. The watchdog normally recovers within staleAfterSeconds + one check + the start time, so this means recovery failed. If airflow-watchdog status says unknown, the DB is unreachable: the watchdog does nothing meanwhile by design, and a failover would not help.`,
         metric: custom(METRIC.componentsDown, cloudwatch.Stats.MAXIMUM),
         ...whileReported,
         comparisonOperator: atLeast,
@@ -155,15 +153,6 @@ class WatchdogMonitoring extends Construct {
         ...whileReported,
         comparisonOperator: atLeast,
         evaluationPeriods: 1,
-        okAction: true,
-      }),
-      dbUnreachable: alarm('DbUnreachableAlarm', {
-        alarmDescription: `${label}: the watchdog could not reach the Airflow metadata DB for ${props.dbUnreachableMinutes} consecutive minute(s). It takes no action while the DB is unreachable (never fails over because of a DB outage).`,
-        metric: custom(METRIC.dbUnreachable, cloudwatch.Stats.MAXIMUM),
-        ...whileReported,
-        comparisonOperator: atLeast,
-        evaluationPeriods: props.dbUnreachableMinutes,
-        datapointsToAlarm: props.dbUnreachableMinutes,
         okAction: true,
       }),
       watchdogErrors: alarm('WatchdogErrorsAlarm', {

@@ -294,16 +294,12 @@ interface AirflowSchedulerWatchdogProps {
    */
   readonly alarmEmail?: string;
   /**
-   * "Scheduler down" fires after this many consecutive minutes with fewer healthy schedulers than
-   * desired (or no data). Recovery normally takes `staleAfterSeconds` + one check + the start time.
+   * "Scheduler down" fires after this many consecutive minutes in which the watchdog saw fewer healthy
+   * schedulers than desired, or could not see them because the metadata DB was unreachable. Recovery
+   * normally takes `staleAfterSeconds` + one check + the start time.
    * @default 3
    */
   readonly schedulerDownMinutes?: number;
-  /**
-   * "DB unreachable" fires after this many consecutive minutes in which no tick reached the DB.
-   * @default 5
-   */
-  readonly dbUnreachableMinutes?: number;
   /**
    * "Watchdog not running" fires when the function was not invoked for this many minutes.
    * @default 5

@@ -162,7 +162,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
 
   const email = p.alarmEmail;
   if (email !== undefined && !Token.isUnresolved(email) && !matches(EMAIL, email)) problems.push(`alarmEmail: must be an e-mail address (got ${show(email)})`);
-  for (const k of ['schedulerDownMinutes', 'dbUnreachableMinutes', 'notRunningMinutes'] as const) {
+  for (const k of ['schedulerDownMinutes', 'notRunningMinutes'] as const) {
     const v = p[k];
     if (v !== undefined && !(isInt(v) && v >= 1 && v <= 1440)) problems.push(`${k}: must be a whole number of minutes from 1 to 1440 (got ${show(v)})`);
   }

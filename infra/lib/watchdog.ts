@@ -249,7 +249,6 @@ class AirflowSchedulerWatchdog extends Construct {
       ...(props.alarmTopic === undefined ? {} : { topic: props.alarmTopic }),
       ...(props.alarmEmail === undefined ? {} : { email: props.alarmEmail }),
       schedulerDownMinutes: props.schedulerDownMinutes ?? 3,
-      dbUnreachableMinutes: props.dbUnreachableMinutes ?? 5,
       notRunningMinutes: props.notRunningMinutes ?? 5,
       dashboard: props.dashboard ?? true,
       dashboardName: props.dashboardName ?? `AirflowSchedulerWatchdog-${cluster.clusterName.replace(/\./g, '_')}`,

@@ -267,7 +267,6 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
     ['scheduler down', { ...custom(METRIC.componentsDown), ...incident, Statistic: 'Maximum', Period: 60, EvaluationPeriods: 3, DatapointsToAlarm: 3 }],
     ['failover happened', { ...custom(METRIC.failovers), ...incident, Statistic: 'Sum', Period: 60, EvaluationPeriods: 1 }],
     ['recovery blocked (suppressed or no candidate)', { ...custom(METRIC.recoveryBlocked), ...incident, Statistic: 'Maximum', EvaluationPeriods: 1 }],
-    ['DB unreachable', { ...custom(METRIC.dbUnreachable), ...incident, Statistic: 'Maximum', EvaluationPeriods: 5, DatapointsToAlarm: 5 }],
     ['watchdog errors', { Namespace: 'AWS/Lambda', MetricName: 'Errors', ...incident, Statistic: 'Sum', Period: 60, EvaluationPeriods: 1 }],
     [
       'watchdog not running',
@@ -285,14 +284,13 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { ...props, AlarmActions: [{ Ref: ids.topic }] });
   });
 
-  it('has six alarms, each reading one metric (an alarm is billed per metric it reads)', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+  it('has five alarms, each reading one metric (an alarm is billed per metric it reads)', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     for (const a of Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'))) {
       expect(a.Properties.Metrics).toBeUndefined();
       expect(a.Properties.MetricName).toBeDefined();
     }
     expect(Object.keys(watchdog.alarms).sort()).toEqual([
-      'dbUnreachable',
       'failoverHappened',
       'recoveryBlocked',
       'schedulerDown',
