@@ -109,6 +109,7 @@ const LIBRARIES: [label: string, packages: string[], source: string][] = [
   ['@aws-sdk/client-sqs', ['@aws-sdk/client-sqs'], "export * from '@aws-sdk/client-sqs';"],
   ['pg', ['pg', 'pg-protocol', 'pg-pool', 'pg-types', 'pg-connection-string', 'pgpass'], "export { default } from 'pg';"],
   ['mysql2', ['mysql2'], "export * from 'mysql2';"],
+  ['iconv-lite (mysql2 decodes the server\'s character set with it)', ['iconv-lite'], "export * from 'iconv-lite';"],
   ['zod', ['zod'], "export * from 'zod';"],
 ];
 

@@ -355,6 +355,17 @@ const renderTable = (m: CostModel): string => {
     `| + in a VPC with \`createVpcEndpoints\` (2 AZs): interface endpoints, per AZ; the DynamoDB gateway endpoint is free | $${PRICES.interfaceEndpointPerAzHour.usd} per AZ-hour + $0.01 per GB | + ${usd(endpoints(v60))}<br><sub>${v60.interfaceEndpointAzs} endpoint-AZs (SSM)</sub> | + ${usd(endpoints(v10))}<br><sub>${v10.interfaceEndpointAzs} endpoint-AZs (SSM, SQS)</sub> |`,
     `| + or in a VPC through a NAT gateway instead | $${PRICES.natGatewayPerHour.usd} per hour + $0.045 per GB | + ${usd(hours * PRICES.natGatewayPerHour.usd)} | + ${usd(hours * PRICES.natGatewayPerHour.usd)} |`,
   );
+  const A = ASSUMPTIONS;
+  out.push(
+    '',
+    `Measured: a tick that changes nothing logs ${int(m.logs.bytes)} bytes in ${m.logs.events} events (its one JSON line through Powertools, Lambda's START, END and REPORT lines, ${A.cloudWatchEventOverheadBytes.value} bytes of CloudWatch overhead each); the record with a full history of ${m.record.events} events is ${int(m.record.bytes)} bytes, ${m.record.readUnits} read units for a strongly consistent read. Assumed:`,
+    '',
+    `- ${A.billedMsPerTick.value} ms billed per tick: ${A.billedMsPerTick.why}.`,
+    `- ${int(A.coldStartsPerMonth.value)} cold starts a month (${A.coldStartsPerMonth.why}), ${A.billedMsPerColdStart.value / 1000} s billed each: ${A.billedMsPerColdStart.why}.`,
+    `- ${A.sqsPollers.value} SQS pollers: ${A.sqsPollers.why}.`,
+    `- Custom metrics: ${A.incidentHoursPerMonth.value} ${A.incidentHoursPerMonth.why}; ${A.incidentSeries.value} ${A.incidentSeries.why}.`,
+    `- ${A.hoursPerMonth.value} hours a month; no free tier; us-east-1 list prices (scripts/cost-inputs.ts names each source).`,
+  );
   return `${out.join('\n')}\n`;
 };
 
