@@ -112,7 +112,7 @@ describe('npm package: packed, installed offline into a fresh CDK app, synthesiz
     });
     expect(res.status).not.toBe(0);
     expect(res.stdout).toContain('publicDatabse');
-  });
+  }, 180_000);
 
   it('synthesizes with plain node: a template with the function, and an asset holding only the prebuilt files this configuration loads', () => {
     const out = join(app, 'cdk.out');
@@ -133,12 +133,12 @@ describe('npm package: packed, installed offline into a fresh CDK app, synthesiz
     expect(files).not.toContain('manifest.json');
     // The prebuilt code as shipped, byte for byte.
     expect(readFileSync(join(asset as string, 'index.mjs'))).toEqual(readFileSync(join(app, 'node_modules', PKG.name, 'dist/lambda/index.mjs')));
-  });
+  }, 180_000);
 
   it('runs the operator CLI from the installed package', () => {
     const out = run('npx airflow-watchdog --help', join(app, 'node_modules/.bin/airflow-watchdog'), ['--help'], app);
     expect(out).toContain('status');
-  });
+  }, 60_000);
 
   it('is what the README shows under "Use it in your own CDK app"', () => {
     const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
