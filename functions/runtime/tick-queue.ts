@@ -2,7 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { queuedTickDelaysSeconds } from '../core/limits.js';
 
 /**
- * Checks more often than once a minute without a function that runs all minute (docs/deploy.md#checks-every-10-30-s):
+ * Checks more often than once a minute without a function that runs all minute (docs/deploy.md#checks-every-10-to-30-s):
  * each scheduled invocation runs its own tick at once and sends the minute's other ticks to an SQS queue
  * as delayed messages, in one SendMessageBatch call; the queue's event source mapping invokes the
  * function for each when its delay ends. No message sends another, so nothing chains: a lost message

@@ -66,7 +66,7 @@ interface WatchdogClusterProps {
   /**
    * 60 = one tick per scheduled invocation. 10, 12, 15, 20 or 30: the scheduled invocation also queues
    * the minute's other ticks as delayed SQS messages, each of which invokes the function for one tick
-   * (no invocation runs longer than one tick; see docs/deploy.md#checks-every-10-30-s).
+   * (no invocation runs longer than one tick; see docs/deploy.md#checks-every-10-to-30-s).
    * @default 60
    */
   readonly checkIntervalSeconds?: number;

@@ -5,7 +5,7 @@ import { type TickBudgetTerm, tickBudget, worstCaseTickSeconds } from '../../fun
  * Function timeout and memory, derived from the settings (pure, unit-tested).
  *
  * Every invocation runs one tick: the every-minute schedule's, a queued one (checks below 60 s, see
- * docs/deploy.md#checks-every-10-30-s), or a manual one. So the timeout is one worst-case tick
+ * docs/deploy.md#checks-every-10-to-30-s), or a manual one. So the timeout is one worst-case tick
  * (`worstCaseTickSeconds` in functions/core/limits.ts, term by term) plus a runtime margin:
  *
  *   timeout = connectTimeoutSeconds + queryTimeoutSeconds + 3 × commandTimeoutSeconds + 5 + 10
