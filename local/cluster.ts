@@ -8,7 +8,7 @@ import { type ClusterConfigInput, parseSettings, type WatchdogSettingsInput } fr
 import type { StoredRecord } from '../functions/core/model.js';
 import { readNodeScript } from '../infra/lib/node-script.js';
 import { buildCommandDocuments, type NodeAction } from '../infra/lib/ssm-documents.js';
-import { type DynaliteHandle, startDynalite } from '../test/helpers/dynalite.js';
+import { type DynaliteHandle, startDynalite } from './dynalite.js';
 import { buildSimScheduler, repoRoot } from './build.js';
 import {
   type DbBackend,
