@@ -19,6 +19,14 @@ interface TickBudgetTerm {
 
 /** Seconds the DynamoDB commit and write-backs of one tick may take together. */
 const RECORD_WRITES_SECONDS = 5;
+/**
+ * A scheduled tick that finds the DB down (an outage, not a configuration error) re-checks it every few
+ * seconds until it answers, up to 5 s before the next scheduled invocation (functions/runtime/app.ts):
+ * so schedulers that exited with the DB are restarted seconds after it returns, not a minute later.
+ */
+const DB_WATCH_SECONDS = 55;
+/** Two heartbeats plus a quarter: the liveness window (functions/core/liveness.ts). */
+const LIVENESS_WINDOW_HEARTBEATS = 2.25;
 /** Sequential SSM commands one plan can hold at most: fencing stop, clear-stale stop, start. */
 const MAX_SEQUENTIAL_COMMANDS = 3;
 
@@ -28,10 +36,17 @@ const MAX_SEQUENTIAL_COMMANDS = 3;
  * Lambda's 900 s and the local runner's context all follow.
  */
 const tickBudget = (s: WatchdogSettings): readonly TickBudgetTerm[] => [
+  { name: 'db-watch', seconds: DB_WATCH_SECONDS, covers: 'a scheduled tick that finds the DB down waits for it to return (at most until shortly before the next schedule)' },
   {
     name: 'observe',
     seconds: s.db.connectTimeoutSeconds + s.db.queryTimeoutSeconds,
     covers: 'metadata DB connect + heartbeat query (the record and SSM are read in parallel with it)',
+  },
+  {
+    name: 'evidence',
+    seconds: evidenceSeconds(s) + s.db.connectTimeoutSeconds + s.db.queryTimeoutSeconds,
+    covers:
+      'liveness evidence for a stale intended-active node: status commands (in parallel) and the liveness window (2.25 heartbeats), then a second heartbeat query',
   },
   {
     name: 'commands',
@@ -40,6 +55,14 @@ const tickBudget = (s: WatchdogSettings): readonly TickBudgetTerm[] => [
   },
   { name: 'writes', seconds: RECORD_WRITES_SECONDS, covers: 'DynamoDB commit and write-backs' },
 ];
+
+/** The longer of a liveness status command's bound and the slowest component's liveness window. */
+function evidenceSeconds(s: WatchdogSettings): number {
+  const heartbeats = [s.cluster.heartbeatSeconds, ...Object.values(s.cluster.components ?? {}).map((c) => c?.heartbeatSeconds ?? 5)];
+  const window = LIVENESS_WINDOW_HEARTBEATS * Math.max(...heartbeats);
+  const probe = Math.min(s.cluster.commandTimeoutSeconds, Math.max(5, window + 2));
+  return Math.max(window, probe);
+}
 
 /** Seconds one tick may take at most: the sum of its budget. */
 const worstCaseTickSeconds = (s: WatchdogSettings): number => tickBudget(s).reduce((sum, term) => sum + term.seconds, 0);
@@ -127,6 +150,7 @@ const METRIC_SERIES: Readonly<Record<MetricName, readonly ('cluster' | 'componen
 
 export type { Component, MetricName, TickBudgetTerm };
 export {
+  DB_WATCH_SECONDS,
   COMPONENTS,
   DIMENSION,
   describeTickBudget,

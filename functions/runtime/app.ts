@@ -4,7 +4,7 @@ import type { WatchdogSettings } from '../core/config.js';
 import { runManual, runTick, type TickReport } from '../core/engine.js';
 import { errorMessage, InvalidRequestError, RecordUnavailableError, RefusedError } from '../core/errors.js';
 import { ReadingLog } from '../core/evidence.js';
-import { tickWindowSeconds, worstCaseTickSeconds } from '../core/limits.js';
+import { DB_WATCH_SECONDS, tickWindowSeconds, worstCaseTickSeconds } from '../core/limits.js';
 import type { Clock, Fencer, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
 import { parseRequest } from '../core/requests.js';
 import { failedCount, reportObservation, reportTick } from './telemetry.js';
@@ -102,8 +102,9 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     const readings = new ReadingLog();
     // Only the scheduled invocation watches a DB outage (queued and manual ticks answer at once), never past
     // the next scheduled invocation nor so late that a worst-case tick would not fit before the timeout.
+    const afterWatchMs = budgetMs - DB_WATCH_SECONDS * 1000;
     const watchDbUntil =
-      opts.watchDb === true ? Math.min(start + LOOP_WINDOW_MS - DB_WATCH_MARGIN_MS, start + ctx.getRemainingTimeInMillis() - budgetMs) : undefined;
+      opts.watchDb === true ? Math.min(start + LOOP_WINDOW_MS - DB_WATCH_MARGIN_MS, start + ctx.getRemainingTimeInMillis() - afterWatchMs) : undefined;
     for (let k = 0; ; k++) {
       const owner = `${ctx.awsRequestId}#${k}`;
       try {

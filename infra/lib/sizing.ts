@@ -8,9 +8,9 @@ import { type TickBudgetTerm, tickBudget, worstCaseTickSeconds } from '../../fun
  * docs/deploy.md#checks-every-10-to-30-s), or a manual one. So the timeout is one worst-case tick
  * (`worstCaseTickSeconds` in functions/core/limits.ts, term by term) plus a runtime margin:
  *
- *   timeout = connectTimeoutSeconds + queryTimeoutSeconds + 3 × commandTimeoutSeconds + 5 + 10
+ *   timeout = 55 (DB watch) + observe + evidence + 3 × commandTimeoutSeconds + 5 + 10
  *
- * Defaults (5 s + 5 s DB timeouts, 60 s commands): 195 + 10 = 205 s. A normal tick takes well under a
+ * Defaults (5 s + 5 s DB timeouts, 5 s heartbeat, 60 s commands): 273.25 + 10 → 284 s. A normal tick takes well under a
  * second; only a tick that runs node commands comes near the bound, and duration is billed as used.
  */
 

@@ -11,23 +11,27 @@ const settings = (cluster: Record<string, unknown>, db: Record<string, unknown> 
   });
 
 describe('Function: functionTimeout', () => {
-  it('is one worst-case tick plus margin: 5 + 5 + 3 × 60 + 5 + 10 = 205 s', () => {
+  it('is one worst-case tick plus margin: 55 + (5 + 5) + (13.25 + 5 + 5) + 3 × 60 + 5, + 10 = 284 s', () => {
     const t = functionTimeout(settings({}));
+    // The evidence term: a status command bounded by the liveness window (2.25 × 5 s) + 2 s, then a second query.
     expect(t.terms.map((x) => [x.name, x.seconds])).toEqual([
+      ['db-watch', 55],
       ['observe', 10],
+      ['evidence', 23.25],
       ['commands', 180],
       ['writes', 5],
     ]);
-    expect({ tick: t.tickSeconds, margin: t.marginSeconds, timeout: t.timeoutSeconds }).toEqual({ tick: 195, margin: 10, timeout: 205 });
+    expect({ tick: t.tickSeconds, margin: t.marginSeconds, timeout: t.timeoutSeconds }).toEqual({ tick: 273.25, margin: 10, timeout: 284 });
   });
 
   it.each([10, 12, 15, 20, 30])('does not grow below 60 s checks (%i s): every invocation runs one tick', (ci) => {
-    expect(functionTimeout(settings({ checkIntervalSeconds: ci })).timeoutSeconds).toBe(205);
+    expect(functionTimeout(settings({ checkIntervalSeconds: ci })).timeoutSeconds).toBe(284);
   });
 
   it('follows commandTimeoutSeconds and the DB timeouts', () => {
     const t = functionTimeout(settings({ commandTimeoutSeconds: 120, leaseSeconds: 150 }, { connectTimeoutSeconds: 10, queryTimeoutSeconds: 20 }));
-    expect(t.timeoutSeconds).toBe(10 + 20 + 360 + 5 + 10);
+    // The evidence term's status command is bounded by its window (13.25 s), not by the longer commands.
+    expect(t.timeoutSeconds).toBe(Math.ceil(55 + 30 + (13.25 + 30) + 360 + 5 + 10));
   });
 
   it('is the sum of the tick budget, whatever its terms', () => {

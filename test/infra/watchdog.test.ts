@@ -90,11 +90,11 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
   it('derives memory and timeout, reserves concurrency 3, logs to its own log group with retention', () => {
     const fn = functionOf(template).Properties;
     expect(fn.MemorySize).toBe(128);
-    expect(fn.Timeout).toBe(205);
+    expect(fn.Timeout).toBe(284);
     expect(fn.ReservedConcurrentExecutions).toBe(3);
     expect(flatten(fn.LoggingConfig)).toEqual({ LogGroup: `<${ids.logGroup}>` });
     expect(fn.VpcConfig).toBeUndefined();
-    expect(watchdog.timeoutSeconds).toBe(205);
+    expect(watchdog.timeoutSeconds).toBe(284);
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     template.resourceCountIs('AWS::Logs::LogGroup', 2);
   });
@@ -393,14 +393,14 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
     for (const r of ingress) expect(r.Properties.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [sg, 'GroupId'] });
   });
 
-  it('keeps memory and timeout of one tick at 15 s checks: 128 MiB, 195 + 10 = 205 s', () => {
+  it('keeps memory and timeout of one tick at 15 s checks: 128 MiB, 273.25 + 10 → 284 s', () => {
     expect(functionOf(template).Properties.MemorySize).toBe(128);
-    expect(functionOf(template).Properties.Timeout).toBe(205);
+    expect(functionOf(template).Properties.Timeout).toBe(284);
   });
 
   it('queues the minute’s other ticks: an encrypted, TLS-only queue whose messages expire before they could be delivered twice', () => {
     const queue = onlyResource(template, 'AWS::SQS::Queue');
-    expect(queue.Properties).toEqual({ MessageRetentionPeriod: 120, SqsManagedSseEnabled: true, VisibilityTimeout: 205 });
+    expect(queue.Properties).toEqual({ MessageRetentionPeriod: 120, SqsManagedSseEnabled: true, VisibilityTimeout: 284 });
     const policy = onlyResource(template, 'AWS::SQS::QueuePolicy').Properties;
     expect(JSON.stringify(policy)).toContain('"aws:SecureTransport":"false"');
     const mapping = onlyResource(template, 'AWS::Lambda::EventSourceMapping').Properties;
