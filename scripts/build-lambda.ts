@@ -106,6 +106,7 @@ const PART_SOURCES = {
   'password-secret': 'functions/adapters/db-credentials-secrets.ts',
   'password-iam': 'functions/adapters/db-credentials-iam.ts',
   'tick-queue': 'functions/runtime/tick-queue-sqs.ts',
+  'ec2-fence': 'functions/adapters/ec2-client.ts',
 } as const;
 type FunctionPart = keyof typeof PART_SOURCES;
 

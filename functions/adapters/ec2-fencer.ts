@@ -1,4 +1,4 @@
-import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from './ec2-client.js';
 import type { CommandOutcome } from '../core/model.js';
 import type { Clock, Fencer } from '../core/ports.js';
 
@@ -17,9 +17,13 @@ const POLL_MS = 1_000;
 
 interface Ec2FencerOptions {
   readonly clock: Clock;
-  /** Builds the EC2 client on first use (region and credentials the usual way). */
-  readonly client: () => Promise<EC2Client>;
+  /** Builds the EC2 client on first use; default: region and credentials the usual way, adaptive retry. */
+  readonly client?: () => Promise<EC2Client>;
+  readonly region?: string;
 }
+
+/** Loaded on first use, so a deployment that never fences never evaluates the EC2 client. */
+const loadEc2 = (): Promise<typeof import('./ec2-client.js')> => import('./ec2-client.js');
 
 const errorText = (e: unknown): string => {
   const x = e as { name?: unknown; message?: unknown };
@@ -32,7 +36,9 @@ class Ec2Fencer implements Fencer {
 
   constructor(options: Ec2FencerOptions) {
     this.#clock = options.clock;
-    this.#client = options.client;
+    const region = options.region;
+    this.#client =
+      options.client ?? (async () => new (await loadEc2()).EC2Client({ retryMode: 'adaptive', maxAttempts: 3, ...(region === undefined ? {} : { region }) }));
   }
 
   async forceStop(instanceId: string, boundMs: number): Promise<CommandOutcome> {
@@ -41,7 +47,7 @@ class Ec2Fencer implements Fencer {
     if (!/^i-[0-9a-f]{8}([0-9a-f]{9})?$/.test(instanceId)) {
       return done({ status: 'failed', exitCode: null, stderrTail: `not sent: ${instanceId} is not an EC2 instance id` });
     }
-    const { StopInstancesCommand, DescribeInstancesCommand } = await import('@aws-sdk/client-ec2');
+    const { StopInstancesCommand, DescribeInstancesCommand } = await loadEc2();
     const client = await this.#client();
     let state: string | undefined;
     try {
@@ -72,5 +78,10 @@ class Ec2Fencer implements Fencer {
   }
 }
 
-export { Ec2Fencer, FENCED_STATES };
+/** Imports the EC2 client at cold start (the handler's preload), so the first fence pays no module load. */
+const preloadEc2 = async (): Promise<void> => {
+  await loadEc2();
+};
+
+export { Ec2Fencer, FENCED_STATES, preloadEc2 };
 export type { Ec2FencerOptions };

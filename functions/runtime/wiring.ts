@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { passwordSource, preloadPasswordSource } from '../adapters/db-credentials.js';
-import { Ec2Fencer } from '../adapters/ec2-fencer.js';
+import { Ec2Fencer, preloadEc2 } from '../adapters/ec2-fencer.js';
 import { createSsmClient, SsmFleet } from '../adapters/fleet.js';
 import { createMetadataDb, preloadDriver } from '../adapters/metadata-db.js';
 import { DynamoRecordStore } from '../adapters/record-store.js';
@@ -41,11 +41,7 @@ const buildDeps = (settings: WatchdogSettings, opts: { region?: string; clock?: 
     clock,
     ...(settings.cluster.fenceUnreachable === 'ec2-stop'
       ? {
-          fencer: new Ec2Fencer({
-            clock,
-            // Loaded only when a fence is needed: most ticks never pay for the EC2 client.
-            client: async () => new (await import('@aws-sdk/client-ec2')).EC2Client({ retryMode: 'adaptive', maxAttempts: 3, ...(region === undefined ? {} : { region }) }),
-          }),
+          fencer: new Ec2Fencer({ clock, ...inRegion }),
         }
       : {}),
     logger,
@@ -63,7 +59,8 @@ const buildDeps = (settings: WatchdogSettings, opts: { region?: string; clock?: 
  */
 const preloadModules = async (settings: WatchdogSettings, deps: AppDeps): Promise<void> => {
   const queue = deps.tickQueue instanceof SqsTickQueue ? deps.tickQueue.preload() : undefined;
-  await Promise.all([preloadDriver(settings.db), preloadPasswordSource(settings.db), queue]);
+  const ec2 = settings.cluster.fenceUnreachable === 'ec2-stop' ? preloadEc2() : undefined;
+  await Promise.all([preloadDriver(settings.db), preloadPasswordSource(settings.db), queue, ec2]);
 };
 
 export { buildDeps, preloadModules };

@@ -25,7 +25,7 @@ const PREBUILT_DIR = join(PACKAGE_ROOT, 'lambda');
 const BUILD_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'build-lambda.ts');
 const MANIFEST_FILE = 'manifest.json';
 
-type FunctionPart = 'postgres' | 'mysql' | 'password-secret' | 'password-iam' | 'tick-queue';
+type FunctionPart = 'postgres' | 'mysql' | 'password-secret' | 'password-iam' | 'tick-queue' | 'ec2-fence';
 
 interface ManifestFile {
   readonly bytes: number;
@@ -47,6 +47,8 @@ interface FunctionFeatures {
   readonly iamAuth: boolean;
   /** Checks below 60 s: the scheduled invocation queues ticks through SQS. */
   readonly tickQueue: boolean;
+  /** fenceUnreachable `ec2-stop`: the EC2 client for power fencing. @default false */
+  readonly ec2Fence?: boolean;
 }
 
 const partsOf = (f: FunctionFeatures): Set<FunctionPart> =>
@@ -55,6 +57,7 @@ const partsOf = (f: FunctionFeatures): Set<FunctionPart> =>
     ...(f.passwordSecret ? ['password-secret' as const] : []),
     ...(f.iamAuth ? ['password-iam' as const] : []),
     ...(f.tickQueue ? ['tick-queue' as const] : []),
+    ...(f.ec2Fence === true ? ['ec2-fence' as const] : []),
   ]);
 
 /**

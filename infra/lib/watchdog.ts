@@ -182,6 +182,7 @@ class AirflowSchedulerWatchdog extends Construct {
       passwordSecret: props.database.passwordSecret !== undefined,
       iamAuth: props.database.iamAuthResourceId !== undefined,
       tickQueue: queued,
+      ec2Fence: cluster.fenceUnreachable === 'ec2-stop',
     };
     const code = functionCode(features, { bundlingRequired: stack.bundlingRequired });
     if (code.files !== undefined) this.codeFiles = code.files;
@@ -345,6 +346,19 @@ class AirflowSchedulerWatchdog extends Construct {
         }),
       );
     }
+    const ec2Nodes = cluster.nodes.filter((n) => n.id.startsWith('i-'));
+    if (cluster.fenceUnreachable === 'ec2-stop' && ec2Nodes.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          // STONITH: force-stop only the cluster's own instances.
+          sid: 'PowerFenceClusterInstances',
+          actions: ['ec2:StopInstances'],
+          resources: ec2Nodes.map((n) => stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: n.id })),
+        }),
+        // DescribeInstances has no resource-level permissions (Service Authorization Reference).
+        new iam.PolicyStatement({ sid: 'WatchPowerFence', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+      );
+    }
     statements.push(
       new iam.PolicyStatement({
         // None of these supports resource-level permissions (Service Authorization Reference).
@@ -475,7 +489,7 @@ class AirflowSchedulerWatchdog extends Construct {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'ssm:GetCommandInvocation, ssm:CancelCommand and ssm:DescribeInstanceInformation (and, in a VPC, the ENI actions Lambda needs) support no resource-level permissions; SendCommand itself is scoped to the three documents and the nodes.',
+          'ssm:GetCommandInvocation, ssm:CancelCommand and ssm:DescribeInstanceInformation (and, in a VPC, the ENI actions Lambda needs; with fenceUnreachable ec2-stop, ec2:DescribeInstances) support no resource-level permissions; SendCommand itself is scoped to the three documents and the nodes, ec2:StopInstances to the cluster\'s instances.',
       },
       ...(props.nodeTagKey !== undefined
         ? [
