@@ -14,17 +14,18 @@ describe('interleaving model: outside faults', () => {
   afterAll(() => printTotals('interleaving model: outside faults'));
 
   it(
-    'a node cut off from SSM (no fencing possible) plus a scheduler crash or freeze, three minutes',
+    'a node cut off from SSM (no fencing possible) plus a scheduler crash or freeze, two minutes',
     async () => {
       await explore(
         {
           ...BASE,
           name: 'SSM partition',
-          config: config([A, B]),
+          // The shortest lease the configuration allows (commandTimeoutSeconds 30 + 15): it runs out within one time step.
+          config: config([A, B], { commandTimeoutSeconds: 30, leaseSeconds: 45 }),
           initial: 'steady',
           watchdogs: 2,
           ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, partition: 1 },
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1, partition: 1 },
         },
         { minStates: 10_000, mustReach: ['start timeout', 'stop timeout', 'states with 2+ scheduler processes', 'tick lease-lost'] },
       );
@@ -64,7 +65,7 @@ describe('interleaving model: outside faults', () => {
           watchdogs: 1,
           ticksPerWatchdog: 1,
           manual: {},
-          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1, dbOutage: 1 },
+          budgets: { ...NO_FAULTS, time: 2, dbOutage: 1 },
         },
         { minStates: 10_000, mustReach: ['verdict unknown', 'manual refused', 'manual done'] },
       );
@@ -101,11 +102,111 @@ describe('interleaving model: outside faults', () => {
           config: config([A, B]),
           initial: 'steady',
           watchdogs: 2,
-          ticksPerWatchdog: 2,
+          ticksPerWatchdog: 1,
           skewSeconds: { W2: 60 },
           budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1 },
         },
         { minStates: 5_000, mustReach: ['tick lease-lost', 'start stale-epoch'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a scheduler that stops beating while the DB is down (crash or freeze in the outage) is restarted once it is back; one that kept running is not',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'scheduler dies during a DB outage',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, dbOutage: 1 },
+        },
+        {
+          minStates: 5_000,
+          mustReach: ['DB watch recheck (ok)', 'DB watch recheck (unreachable)', 'verdict unknown', 'status failed', 'status active (frozen)', 'stop restart-stop', 'liveness alive'],
+        },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a frozen old active cut off from SSM wakes up after the failover: its duplicate is stopped',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'old active returns after failover',
+          config: config([A, B]),
+          initial: 'steady',
+          preset: { frozen: [A.id], partitioned: [A.id] },
+          watchdogs: 1,
+          ticksPerWatchdog: 3,
+          budgets: { ...NO_FAULTS, time: 4 },
+        },
+        { minStates: 1_000, mustReach: ['liveness dead (unchanged heartbeat)', 'states with 2+ scheduler processes', 'stop stop-duplicate', 'verdict degraded'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a DB outage that begins and ends between two looped ticks, seen by no reading (checkIntervalSeconds 30)',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'DB outage between ticks',
+          config: config([A, B], { checkIntervalSeconds: 30 }),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, dbOutage: 1 },
+        },
+        { minStates: 1_000, mustReach: ['DB outage no reading saw', 'DB watch recheck (ok)', 'status failed', 'liveness alive'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a status answer that cannot be parsed: nothing is done to that node in that tick',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'unusable status answer',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, badStatus: 1 },
+        },
+        { minStates: 1_000, mustReach: ['status malformed', 'status malformed (frozen)', 'alarm bad-node-report', 'stop restart-stop'] },
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'Restart=always: systemd restarts a crashed scheduler (status activating), SendCommand may be refused',
+    async () => {
+      await explore(
+        {
+          ...BASE,
+          name: 'Restart=always, SendCommand refused',
+          config: config([A, B]),
+          initial: 'steady',
+          restartAlways: [A.id, B.id],
+          watchdogs: 1,
+          ticksPerWatchdog: 2,
+          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 1, sendFail: 1 },
+        },
+        { minStates: 1_000, mustReach: ['status activating', 'start never sent'] },
       );
     },
     TIMEOUT,

@@ -86,7 +86,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'a manual failover to the third node racing two watchdogs, three minutes',
+    'a manual failover to the third node racing two watchdogs, two minutes',
     async () => {
       await explore(
         {
@@ -97,7 +97,7 @@ describe('interleaving model: coordination', () => {
           watchdogs: 2,
           ticksPerWatchdog: 1,
           manual: { to: C.id },
-          budgets: { ...NO_FAULTS, time: 3 },
+          budgets: { ...NO_FAULTS, time: 2 },
         },
         { minStates: 10_000, mustReach: ['manual done', 'tick lost-race'] },
       );
@@ -126,7 +126,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'no restart in place and one failover an hour: suppression, three minutes, two scheduler faults',
+    'no restart in place and one failover an hour: suppression, two minutes, two scheduler faults',
     async () => {
       await explore(
         {
@@ -136,7 +136,7 @@ describe('interleaving model: coordination', () => {
           initial: 'steady',
           watchdogs: 2,
           ticksPerWatchdog: 2,
-          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 2 },
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 2 },
         },
         { minStates: 10_000, mustReach: ['verdict suppressed', 'tick lost-race'] },
       );
@@ -150,6 +150,7 @@ describe('interleaving model: coordination', () => {
         ...BASE,
         name: 'control: unconditional store',
         brokenStore: true,
+        stopAfter: ['a', 'b'],
         config: config([A, B, C]),
         initial: 'steady',
         watchdogs: 1,
@@ -163,12 +164,13 @@ describe('interleaving model: coordination', () => {
     });
 
     it('a watchdog that acts on its plan without committing it is caught', async () => {
+      // From an empty record the plan is an initial start, which needs no liveness evidence.
       const r = await exploreModel({
         ...BASE,
         name: 'control: acting without intent',
         rogueW1: true,
         config: config([A, B]),
-        initial: 'steady',
+        initial: 'empty',
         watchdogs: 2,
         ticksPerWatchdog: 1,
         budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
@@ -190,6 +192,21 @@ describe('interleaving model: coordination', () => {
       });
       expect(r.violations.map((v) => v.invariant)).toContain('e');
       expect(r.violations.find((v) => v.invariant === 'e')?.message).toContain('2 schedulers still run');
+    });
+
+    it('a fleet that reports a start sent before SSM accepted it lets a start that never left be charged: (i) fails', async () => {
+      const r = await exploreModel({
+        ...BASE,
+        name: 'control: onSent before SendCommand',
+        earlyOnSent: true,
+        config: config([A, B]),
+        initial: 'empty',
+        watchdogs: 1,
+        ticksPerWatchdog: 1,
+        budgets: { ...NO_FAULTS, time: 2, sendFail: 1 },
+      });
+      expect(r.violations.map((v) => v.invariant)).toContain('i');
+      expect(r.violations.find((v) => v.invariant === 'i')?.message).toContain('SSM never accepted it');
     });
   });
 });

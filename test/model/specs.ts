@@ -18,9 +18,9 @@ const C = { id: 'mi-0ccccccccccccccc3', hostname: 'sched-c.corp.example' } as co
 const config = (nodes: readonly { id: string; hostname: string }[], over: Partial<ClusterConfigInput> = {}) =>
   parseClusterConfig({ clusterName: 'model', nodes: nodes.map((n) => ({ ...n })), ...over });
 
-const NO_FAULTS: Budgets = { time: 0, schedulerFault: 0, partition: 0, dbOutage: 0, lostReply: 0 };
+const NO_FAULTS: Budgets = { time: 0, schedulerFault: 0, partition: 0, dbOutage: 0, lostReply: 0, badStatus: 0, sendFail: 0 };
 
-const BASE = { timeStepSeconds: 60, observe: 'atomic', settleRounds: 6, maxDepth: 80, maxStates: 250_000 } as const;
+const BASE = { timeStepSeconds: 60, observe: 'atomic', settleRounds: 6, maxDepth: 80, maxStates: Number(process.env.MODEL_MAX_STATES ?? 250_000) } as const;
 
 const totals = { states: 0, transitions: 0, runs: 0 };
 
