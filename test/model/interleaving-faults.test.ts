@@ -1,4 +1,5 @@
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { exploreModel, formatReport } from './protocol-model.js';
 import { A, B, BASE, C, config, explore, NO_FAULTS, printTotals } from './specs.js';
 
 /**
@@ -27,7 +28,7 @@ describe('interleaving model: outside faults', () => {
           ticksPerWatchdog: 1,
           budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1, partition: 1 },
         },
-        { minStates: 10_000, mustReach: ['start timeout', 'stop timeout', 'states with 2+ scheduler processes', 'tick lease-lost'] },
+        { minStates: 10_000, mustReach: ['start timeout', 'stop timeout', 'states with 2+ scheduler processes', 'tick lease-lost', 'onSent write ok', 'onSent write lost (version)'] },
       );
     },
     TIMEOUT,
@@ -230,4 +231,56 @@ describe('interleaving model: outside faults', () => {
     },
     TIMEOUT,
   );
+
+  /**
+   * Counterexamples the model finds against the engine (functions/core/engine.ts), kept as tests that
+   * assert the model still finds them and print the trace. Once the engine is fixed, each must become
+   * an ordinary explore() of the same spec (no violation).
+   */
+  describe('open findings against the engine', () => {
+    it(
+      'F1: a DB watch that sees the DB come back keeps the readings from before the outage; the heartbeat of a scheduler that woke during it is judged unchanged and the scheduler restarted',
+      async () => {
+        // 30 s steps: a later looped tick must start inside watchDbUntil for its DB watch to run.
+        const r = await exploreModel({
+          ...BASE,
+          timeStepSeconds: 30,
+          name: 'F1: DB watch keeps pre-outage readings',
+          config: config([A, B], { checkIntervalSeconds: 30 }),
+          initial: 'steady',
+          preset: { frozen: [A.id] },
+          watchdogs: 1,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 4, dbOutage: 1, badStatus: 1 },
+          stopAfter: ['c'],
+        });
+        console.log(formatReport(r));
+        const v = r.violations.find((x) => x.invariant === 'c');
+        expect(v?.message).toContain('commits a state that is not the plan of its readings');
+        expect(v?.trace.join('\n')).toContain('metadata DB back');
+      },
+      TIMEOUT,
+    );
+
+    it(
+      'F2: an outage that begins and ends inside the liveness window, seen by no reading, makes a scheduler that ran throughout look dead',
+      async () => {
+        const r = await exploreModel({
+          ...BASE,
+          name: 'F2: outage inside the liveness window',
+          config: config([A, B]),
+          initial: 'steady',
+          watchdogs: 1,
+          ticksPerWatchdog: 1,
+          budgets: { ...NO_FAULTS, time: 3, dbOutage: 2 },
+          stopAfter: ['h'],
+        });
+        console.log(formatReport(r));
+        const v = r.violations.find((x) => x.invariant === 'h');
+        expect(v?.message).toContain('restart-stop');
+        expect(v?.trace.join('\n')).toContain('no reading saw the outage');
+      },
+      TIMEOUT,
+    );
+  });
 });

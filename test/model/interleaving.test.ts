@@ -59,7 +59,7 @@ describe('interleaving model: coordination', () => {
           ticksPerWatchdog: 1,
           budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
         },
-        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering'] },
+        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering', 'pending start expired sent', 'pending start expired unsent (dropped)'] },
       );
     },
     TIMEOUT,

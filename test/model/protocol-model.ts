@@ -1021,6 +1021,7 @@ class Explorer {
         this.#checks.g += 1;
         const before = w.record;
         const commit = track.phase === 'observing';
+        let onSentWrite = false;
         if (commit) {
           // The commit of intent.
           this.#checks.c += 1;
@@ -1046,12 +1047,14 @@ class Explorer {
             const want = track.lastWritten === undefined ? undefined : markedSent(track.lastWritten, s.nodeId, s.epoch, s.at);
             if (want === undefined || digest(req.next) !== digest(want)) this.#violate('c', `${owner}'s onSent write for the start on ${s.nodeId} changes more than its sentAt`, label);
             track = { ...track, sentStart: undefined };
+            onSentWrite = true;
           }
         }
         if (req.lease.owner !== owner) this.#violate('c', `${owner} writes with lease owner ${req.lease.owner}`, label);
         const { world: after, result } = await storeWrite(world, req.expected, req.next, req.lease, this.#spec.brokenStore === true);
         world = after;
         response = result;
+        if (onSentWrite) this.#cover(`onSent write ${result.ok ? 'ok' : `lost (${result.reason})`}`);
         if (result.ok) {
           const r = this.#onCommitted(world, before, result.record, a, track, commit, label);
           world = r.world;
@@ -1245,6 +1248,7 @@ class Explorer {
       const expired = at - p.issuedAt >= this.#config.startupGraceSeconds * 1000;
       const superseded = rec.epoch > p.epoch;
       const ownStart = track.phase === 'committed' && plan?.observedAt === p.issuedAt && plan.actions.some((x) => x.key.startsWith(`start ${p.nodeId} `));
+      if (expired && !healthy && commit) this.#cover(`pending start expired ${p.sentAt === undefined ? 'unsent (dropped)' : 'sent'}`);
       if (!(healthy || expired || superseded || ownStart)) {
         this.#violate('d', `${owner} drops the pending start ${pendingKey(p)} unsettled (issued ${(at - p.issuedAt) / 1000} s before its observation)`, label);
       }
