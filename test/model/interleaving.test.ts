@@ -4,16 +4,24 @@ import { A, B, BASE, C, config, explore, NO_FAULTS, printTotals } from './specs.
 
 /**
  * Interleaving check of the record protocol (issue "Prove it under faults", part 2): concurrent watchdogs,
- * a manual failover and crashes, explored exhaustively over the real engine. The model, what it
- * abstracts and why the search is exhaustive are described in protocol-model.ts; the invariants are
- * INVARIANTS there (printed after the run). This file covers the coordination itself; faults of the
- * outside world are in interleaving-faults.test.ts.
+ * a manual failover and crashes, explored exhaustively over the real function (createApp's handler, the
+ * real runTick with its liveness evidence, runManual). The model, what it abstracts and why the search is
+ * exhaustive are described in protocol-model.ts; the invariants are INVARIANTS there (printed after the
+ * run). This file covers the coordination itself; faults of the outside world are in
+ * interleaving-faults.test.ts, and the negative control of the liveness rules in
+ * interleaving-liveness-control.test.ts.
+ *
+ * A tick now gathers evidence before it decides: a status command to a stale intended-active node, a
+ * sleep until the liveness window has passed, a second DB reading. Each is a step of its own, so other
+ * watchdogs, the manual actor and the world move while a tick waits; so is the onSent write a start
+ * makes once SSM has accepted it.
  *
  * Watchdog crashes: a crashed watchdog is one that is never scheduled again, which the search already
  * contains at every step; what a crash adds is a world where nobody finishes its tick. So every state
  * reached is also checked as "all watchdogs now mid-tick crashed here" (invariant e): leases they hold
  * expire, and sequential ticks must converge from there. That is a crash at every step, of every
- * watchdog, without multiplying the state space.
+ * watchdog (asleep, awaiting a status answer, between SSM's acceptance of a start and its onSent write),
+ * without multiplying the state space.
  *
  * Transient duplicates: SPEC §4 and §10 allow two schedulers for one tick plus a stop (a frozen old active
  * that wakes after a failover, a node SSM could not reach for the fencing stop). The model does not
@@ -47,7 +55,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'three watchdogs bootstrapping an empty record, a scheduler crash or freeze, two minutes',
+    'three watchdogs bootstrapping an empty record, two minutes',
     async () => {
       await explore(
         {
@@ -57,7 +65,7 @@ describe('interleaving model: coordination', () => {
           initial: 'empty',
           watchdogs: 3,
           ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+          budgets: { ...NO_FAULTS, time: 2 },
         },
         { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering', 'pending start expired sent', 'pending start expired unsent (dropped)'] },
       );
@@ -117,7 +125,7 @@ describe('interleaving model: coordination', () => {
           initial: 'steady',
           watchdogs: 2,
           ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+          budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
         },
         { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race'] },
       );

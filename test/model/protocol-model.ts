@@ -260,7 +260,12 @@ interface ModelSpec {
   /** `steady`: the first node runs the scheduler and is the recorded active at epoch 1; `empty`: no record, nothing runs. */
   readonly initial: 'empty' | 'steady';
   /** Faults already present at the start: schedulers frozen, nodes cut off from SSM. */
-  readonly preset?: { readonly frozen?: readonly string[]; readonly partitioned?: readonly string[] };
+  readonly preset?: {
+    readonly frozen?: readonly string[];
+    readonly partitioned?: readonly string[];
+    /** Node epoch files already holding this epoch (a corrupted or forged file, far ahead of the record). */
+    readonly epochs?: Readonly<Record<string, number>>;
+  };
   readonly watchdogs: number;
   /** Scheduled invocations per watchdog (each loops ticks over a minute when checkIntervalSeconds < 60). */
   readonly ticksPerWatchdog: number;
@@ -305,7 +310,7 @@ const UNIT = 'airflow-scheduler';
 
 const INVARIANTS = {
   a: 'single mode: at most one node accepts a start per epoch, and the record names one active node per epoch (a failed fence may only restore the previous one)',
-  b: 'the record epoch never decreases; no node holds an epoch above the highest committed one (status commands change no epoch)',
+  b: 'the record epoch never decreases; no node holds an epoch above the highest committed one (status commands change no epoch), except a node whose epoch file was corrupted beforehand, whose epoch the record never adopts [new: epoch-jump guard]',
   c: "every start/stop SSM command is an action of the plan its sender committed under its own lease, sent in plan order after a successful write; that plan is the one the model recomputes from the tick's own readings (last DB reading, status answers, the invocation's earlier readings, any reading with the DB unreachable clearing the older ones), and a tick whose plan calls for a change commits it [adapted: evidence]; status commands are read-only, sent only before the commit, to intended-active Online nodes the tick read stale [new]; the only write between a start and its outcome is onSent's, marking that start sent and nothing else [new]; no tick sleeps while it holds the lease [new]",
   d: 'a committed pending start leaves the record only when settled: its node observed healthy (fresh, or alive by evidence [adapted]), its grace expired (sent or never sent [adapted]), a newer epoch superseded it, or its own start was written back',
   e: 'from every state (watchdogs mid-tick, asleep or awaiting an answer taken as crashed), with faults healed, sequential invocations (time passing, sleeps advancing it) converge to at most one scheduler process in single mode, and to exactly one unless the watchdog raised no-candidate or suppressed',
@@ -751,7 +756,7 @@ class Explorer {
       return {
         id: n.id,
         hostname: n.hostname,
-        epoch: runs ? 1 : null,
+        epoch: this.#spec.preset?.epochs?.[n.id] ?? (runs ? 1 : null),
         proc: runs ? (frozen.has(n.id) ? 'frozen' : 'up') : 'stopped',
         beatAt: runs ? T0 : null,
         jobs: runs ? 1 : 0,
@@ -1139,6 +1144,7 @@ class Explorer {
         response = req.onSent ? { sent: base.sent, outcome } : outcome;
         if (base.applied && r.kind === 'start') world = this.#onStart(world, r, label);
         this.#cover(`${r.kind} ${variant === 'normal' ? outcome.status : variant === 'lost' ? 'answer lost' : 'never sent'}`);
+        if (outcome.status === 'stale-epoch' && outcome.nodeEpoch !== null && outcome.nodeEpoch > r.epoch + 1000) this.#cover(`${r.kind} refused: epoch jump`);
         if (r.kind === 'stop' && purpose !== undefined) this.#cover(`stop ${purpose}`);
         break;
       }
@@ -1217,6 +1223,9 @@ class Explorer {
     const oldEpoch = before?.epoch ?? 0;
     this.#checks.b += 1;
     if (rec.epoch < oldEpoch) this.#violate('b', `${owner} lowers the record epoch ${oldEpoch} → ${rec.epoch}`, label);
+    for (const [id, e] of Object.entries(this.#spec.preset?.epochs ?? {})) {
+      if (rec.epoch >= e) this.#violate('b', `${owner} adopts epoch ${rec.epoch} from ${id}'s corrupted epoch file (${e})`, label);
+    }
     let ghost: Ghost = { ...w.ghost, maxEpoch: Math.max(w.ghost.maxEpoch, rec.epoch) };
 
     if (this.#config.mode === 'single' && rec.active.length > 0) {
@@ -1448,8 +1457,9 @@ class Explorer {
     this.#checks.b += 1;
     const alive = w.nodes.filter((n) => n.proc !== 'stopped').length;
     if (alive > 1) this.#cover('states with 2+ scheduler processes');
+    const forged = this.#spec.preset?.epochs ?? {};
     for (const n of w.nodes) {
-      if (n.epoch !== null && n.epoch > w.ghost.maxEpoch)
+      if (n.epoch !== null && n.epoch > w.ghost.maxEpoch && n.epoch !== forged[n.id])
         this.#violate('b', `node ${n.id} holds epoch ${n.epoch} above the highest committed ${w.ghost.maxEpoch}`, label);
     }
     // Every state is also the state after all watchdogs now mid-tick crashed: from it, sequential ticks

@@ -8,7 +8,11 @@ import { type Budgets, type ExploreReport, exploreModel, formatReport, INVARIANT
  * minute), and the runner that prints the figures and fails on any violation.
  *
  * With one time step = 60 s: a crashed or frozen scheduler's row is stale after one step; a lease (90 s)
- * and a pending start's grace (120 s) have run out after two.
+ * and a pending start's grace (120 s) have run out after two; the liveness window (2.25 × heartbeatSeconds
+ * = 11.25 s) and the DB watch's recheck (2 s) have passed after one, so a tick that waits for its second
+ * reading sleeps through one step (during which anything else may happen).
+ *
+ * MODEL_MAX_STATES raises the state cap, for measuring a spec whose budgets are being tuned.
  */
 
 const A = { id: 'i-0aaaaaaaaaaaaaaa1', hostname: 'sched-a.internal' } as const;
