@@ -159,8 +159,15 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
   }
   const withUnits: Observed = { ...observed, observation };
   if (need.items.every((i) => proven.has(i))) return withUnits;
-  const wait = need.reobserveAt - deps.clock.now();
-  if (wait > 0) await deps.clock.sleep(wait);
+  // The DB is read every dbRecheckMs through the window: an outage inside it (one no endpoint reading
+  // would see) clears the log, so a heartbeat frozen by that outage is never taken for a dead scheduler.
+  for (;;) {
+    const wait = need.reobserveAt - deps.clock.now();
+    if (wait <= 0) break;
+    await deps.clock.sleep(Math.min(wait, dbRecheckMs(config)));
+    if (need.reobserveAt - deps.clock.now() <= 0) break;
+    log.add(await deps.db.observe(heartbeatQuery(config)), deps.clock.now());
+  }
   const db = await deps.db.observe(heartbeatQuery(config));
   const observedAt = deps.clock.now();
   log.add(db, observedAt);
@@ -293,6 +300,8 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
     throw err;
   }
   if (observed.observation.db.status === 'unreachable' && observed.observation.db.transient === true && opts.watchDbUntil !== undefined) {
+    // The outage clears the earlier readings first: none of them may serve as evidence once it is over.
+    log.add(observed.observation.db, observed.observedAt);
     observed = await watchDb(deps, config, observed, opts.watchDbUntil);
   }
   log.add(observed.observation.db, observed.observedAt);

@@ -256,38 +256,41 @@ describe('interleaving model: outside faults', () => {
   );
 
   /**
-   * Counterexamples the model finds against the engine (functions/core/engine.ts), kept as tests that
-   * assert the model still finds them and print the trace. Once the engine is fixed, each must become
-   * an ordinary explore() of the same spec (no violation).
+   * Counterexamples the model found against the engine (functions/core/engine.ts). F1 (a DB watch kept the
+   * readings from before the outage it saw) is fixed and its spec must be clean. F2 (an outage inside the
+   * liveness window, seen by neither endpoint reading) is narrowed: the window is polled every dbRecheckMs
+   * and a failed poll voids the evidence, but an outage between two polls that ends within a heartbeat of
+   * the second reading remains; the model, at 60 s steps, still finds it.
    */
-  describe('open findings against the engine', () => {
+  describe('findings against the engine', () => {
     it(
-      'F1: a DB watch that sees the DB come back keeps the readings from before the outage; the heartbeat of a scheduler that woke during it is judged unchanged and the scheduler restarted',
+      'F1: after a DB watch, no reading from before the outage serves as evidence',
       async () => {
         // 30 s steps: a later looped tick must start inside watchDbUntil for its DB watch to run.
-        const r = await exploreModel({
-          ...BASE,
-          timeStepSeconds: 30,
-          name: 'F1: DB watch keeps pre-outage readings',
-          config: config([A, B], { checkIntervalSeconds: 30 }),
-          initial: 'steady',
-          preset: { frozen: [A.id] },
-          watchdogs: 1,
-          ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 4, dbOutage: 1, badStatus: 1 },
-          stopAfter: ['c'],
-        });
-        console.log(formatReport(r));
-        const v = r.violations.find((x) => x.invariant === 'c');
-        expect(v?.message).toContain('commits a state that is not the plan of its readings');
-        expect(v?.trace.join('\n')).toContain('metadata DB back');
+        await explore(
+          {
+            ...BASE,
+            timeStepSeconds: 30,
+            name: 'F1: DB watch keeps pre-outage readings',
+            config: config([A, B], { checkIntervalSeconds: 30 }),
+            initial: 'steady',
+            preset: { frozen: [A.id] },
+            watchdogs: 1,
+            ticksPerWatchdog: 1,
+            budgets: { ...NO_FAULTS, time: 4, dbOutage: 1, badStatus: 1 },
+          },
+          { minStates: 1_000, mustReach: ['tick acted'] },
+        );
       },
       TIMEOUT,
     );
 
     it(
-      'F2: an outage that begins and ends inside the liveness window, seen by no reading, makes a scheduler that ran throughout look dead',
+      'F2 (open, narrowed): an outage shorter than a DB re-check, ending less than a heartbeat before the second reading, still passes for a frozen heartbeat',
       async () => {
+        // The engine now polls the DB every dbRecheckMs through the liveness window and any failed poll voids
+        // the evidence; at the model's 60 s steps no poll lands inside the window, so the model still reaches
+        // the residual trace: one needless restart of a live scheduler, never two schedulers.
         const r = await exploreModel({
           ...BASE,
           name: 'F2: outage inside the liveness window',
@@ -301,7 +304,7 @@ describe('interleaving model: outside faults', () => {
         console.log(formatReport(r));
         const v = r.violations.find((x) => x.invariant === 'h');
         expect(v?.message).toContain('restart-stop');
-        expect(v?.trace.join('\n')).toContain('no reading saw the outage');
+        expect(r.violations.filter((x) => x.invariant === 'a')).toEqual([]);
       },
       TIMEOUT,
     );
