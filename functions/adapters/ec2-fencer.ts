@@ -1,5 +1,5 @@
 import type { EC2Client } from './ec2-client.js';
-import type { CommandOutcome } from '../core/model.js';
+import type { CommandOutcome, CommandOutcomeDraft } from '../core/model.js';
 import type { Clock, Fencer } from '../core/ports.js';
 
 /**
@@ -10,7 +10,6 @@ import type { Clock, Fencer } from '../core/ports.js';
  * start. The EC2 client is loaded only when a fence is needed.
  */
 
-type WithoutDuration<T> = T extends unknown ? Omit<T, 'durationMs'> : never;
 
 const FENCED_STATES = new Set(['stopping', 'stopped', 'shutting-down', 'terminated']);
 const POLL_MS = 1_000;
@@ -43,7 +42,7 @@ class Ec2Fencer implements Fencer {
 
   async forceStop(instanceId: string, boundMs: number): Promise<CommandOutcome> {
     const started = this.#clock.now();
-    const done = (o: WithoutDuration<CommandOutcome>): CommandOutcome => ({ ...o, durationMs: this.#clock.now() - started });
+    const done = (o: CommandOutcomeDraft): CommandOutcome => ({ ...o, durationMs: this.#clock.now() - started });
     if (!/^i-[0-9a-f]{8}([0-9a-f]{9})?$/.test(instanceId)) {
       return done({ status: 'failed', exitCode: null, stderrTail: `not sent: ${instanceId} is not an EC2 instance id` });
     }

@@ -51,7 +51,7 @@ const TLS_CODES = new Set([
 ]);
 
 /** Names the failure in operator words; the driver's own code and message follow in parentheses. */
-const classify = (err: unknown): string => {
+const failureKind = (err: unknown): string => {
   const code = codeOf(err);
   const message = errorMessage(err);
   if (err instanceof DbTimeoutError || code === 'ETIMEDOUT' || code === 'PROTOCOL_SEQUENCE_TIMEOUT' || /time(d)? ?out/i.test(message)) return 'timed out';
@@ -78,7 +78,7 @@ const classify = (err: unknown): string => {
 const TRANSIENT_FAILURES = new Set(['timed out', 'connection refused', 'connection lost', 'failed']);
 const isTransient = (err: unknown): boolean => {
   if (err instanceof PhaseError && err.phase === 'password') return false;
-  return TRANSIENT_FAILURES.has(classify(err instanceof PhaseError ? err.cause : err));
+  return TRANSIENT_FAILURES.has(failureKind(err instanceof PhaseError ? err.cause : err));
 };
 
 const REASON_MAX = 400;
@@ -102,7 +102,7 @@ const describeFailure = (label: string, err: unknown, secrets: readonly (string 
   const detail = `${code && !errorMessage(cause).includes(code) ? `${code}: ` : ''}${errorMessage(cause)}`;
   let text: string;
   if (phase === 'password') text = `${label}: no password: ${detail}`;
-  else text = `${label}: ${classify(cause)}${phase ? PHASE_WORDS[phase] : ''} (${detail})`;
+  else text = `${label}: ${failureKind(cause)}${phase ? PHASE_WORDS[phase] : ''} (${detail})`;
   text = scrub(text.replace(/\s+/g, ' '), secrets);
   return text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text;
 };

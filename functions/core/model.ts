@@ -282,6 +282,9 @@ type CommandOutcome =
   | { readonly status: 'undeliverable'; readonly commandId?: string; readonly detail: string; readonly durationMs: number }
   | { readonly status: 'stale-epoch'; readonly commandId?: string; readonly nodeEpoch: number | null; readonly detail: string; readonly durationMs: number };
 
+/** A command outcome before its duration is stamped (adapters add `durationMs` when it settles). */
+type CommandOutcomeDraft = CommandOutcome extends infer T ? (T extends unknown ? Omit<T, 'durationMs'> : never) : never;
+
 const EMPTY_RECORD_STATE: RecordState = {
   epoch: 0,
   active: [],
@@ -301,6 +304,7 @@ export type {
   ActionPurpose,
   AlarmKind,
   CommandOutcome,
+  CommandOutcomeDraft,
   ComponentPlan,
   ComponentState,
   JobRows,
