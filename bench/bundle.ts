@@ -109,7 +109,8 @@ const LIBRARIES: [label: string, packages: string[], source: string][] = [
   ['@aws-sdk/client-sqs', ['@aws-sdk/client-sqs'], "export * from '@aws-sdk/client-sqs';"],
   ['pg', ['pg', 'pg-protocol', 'pg-pool', 'pg-types', 'pg-connection-string', 'pgpass'], "export { default } from 'pg';"],
   ['mysql2', ['mysql2'], "export * from 'mysql2';"],
-  ['iconv-lite (mysql2 decodes the server\'s character set with it)', ['iconv-lite'], "export * from 'iconv-lite';"],
+  ['iconv-lite (replaced by scripts/stand-ins/)', ['iconv-lite'], "export * from 'iconv-lite';"],
+  ['@aws-sdk/client-ec2 (power fence only)', ['@aws-sdk/client-ec2'], "export { EC2Client, StopInstancesCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';"],
   ['zod', ['zod'], "export * from 'zod';"],
 ];
 
@@ -128,6 +129,8 @@ const FEATURE_ROWS: [string, FunctionFeatures][] = [
   ['postgres, RDS IAM auth, 60 s', { dialect: 'postgres', passwordSecret: false, iamAuth: true, tickQueue: false }],
   ['mysql, SSM parameter, 60 s', { dialect: 'mysql', passwordSecret: false, iamAuth: false, tickQueue: false }],
   ['mysql, Secrets Manager, 10 s (SQS)', { dialect: 'mysql', passwordSecret: true, iamAuth: false, tickQueue: true }],
+  // The EC2 client's schema table is not tree-shaken since SDK 3.9xx (aws/aws-sdk-js-v3#7607).
+  ['postgres, 60 s, EC2 power fence', { dialect: 'postgres', passwordSecret: false, iamAuth: false, tickQueue: false, ec2Fence: true }],
 ];
 
 const main = async (): Promise<void> => {

