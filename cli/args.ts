@@ -9,12 +9,18 @@ import { CliError, EXIT } from './errors.js';
 type Command =
   | { readonly kind: 'status' }
   | { readonly kind: 'history'; readonly limit?: number }
-  | { readonly kind: 'failover'; readonly to?: string; readonly reason: string; readonly force: boolean }
-  | { readonly kind: 'pause'; readonly reason: string }
-  | { readonly kind: 'resume'; readonly reason?: string }
+  | { readonly kind: 'failover'; readonly component?: Component; readonly to?: string; readonly reason: string; readonly force: boolean }
+  | { readonly kind: 'pause'; readonly component?: Component; readonly reason: string }
+  | { readonly kind: 'resume'; readonly component?: Component; readonly reason?: string }
   | { readonly kind: 'reconcile'; readonly dryRun: boolean };
 
 type CommandName = Command['kind'];
+
+/** The Airflow component a failover, pause or resume is about (the scheduler when not given). */
+const COMPONENT_NAMES = ['scheduler', 'dagProcessor', 'triggerer'] as const;
+type Component = (typeof COMPONENT_NAMES)[number];
+/** Also accepted as written in the CLI's own output and in systemd unit names. */
+const COMPONENT_ALIASES: Readonly<Record<string, Component>> = { 'dag-processor': 'dagProcessor' };
 
 /** Where the function is. Exactly one of functionName / stack is set, or endpoint with an optional functionName. */
 interface Target {
@@ -61,6 +67,7 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
   // command options
   to: { type: 'string' },
+  component: { type: 'string', short: 'c' },
   reason: { type: 'string', short: 'r' },
   force: { type: 'boolean' },
   limit: { type: 'string', short: 'n' },
@@ -72,9 +79,9 @@ type OptionName = keyof typeof OPTIONS;
 const COMMAND_OPTIONS: Readonly<Record<CommandName, readonly OptionName[]>> = {
   status: [],
   history: ['limit'],
-  failover: ['to', 'reason', 'force'],
-  pause: ['reason'],
-  resume: ['reason'],
+  failover: ['component', 'to', 'reason', 'force'],
+  pause: ['component', 'reason'],
+  resume: ['component', 'reason'],
   reconcile: ['dry-run'],
 };
 
@@ -116,6 +123,13 @@ const parseCli = (argv: readonly string[], env: Readonly<Record<string, string |
     return v;
   };
 
+  const componentText = text(values.component, 'component');
+  const component = componentText === undefined ? undefined : (COMPONENT_ALIASES[componentText] ?? COMPONENT_NAMES.find((c) => c === componentText));
+  if (componentText !== undefined && component === undefined) {
+    throw usage(`--component must be one of ${COMPONENT_NAMES.join(', ')} (got "${componentText}")`, command);
+  }
+  const comp = component === undefined ? {} : { component };
+
   let cmd: Command;
   switch (command) {
     case 'status':
@@ -136,18 +150,18 @@ const parseCli = (argv: readonly string[], env: Readonly<Record<string, string |
       const reason = text(values.reason, 'reason');
       if (reason === undefined) throw usage('failover needs --reason "<why>": it is written to the history with your name', command);
       const to = text(values.to, 'to');
-      cmd = { kind: 'failover', reason, force: values.force === true, ...(to === undefined ? {} : { to }) };
+      cmd = { kind: 'failover', ...comp, reason, force: values.force === true, ...(to === undefined ? {} : { to }) };
       break;
     }
     case 'pause': {
       const reason = text(values.reason, 'reason');
       if (reason === undefined) throw usage('pause needs --reason "<why>": it is shown to everyone until resume', command);
-      cmd = { kind: 'pause', reason };
+      cmd = { kind: 'pause', ...comp, reason };
       break;
     }
     case 'resume': {
       const reason = text(values.reason, 'reason');
-      cmd = { kind: 'resume', ...(reason === undefined ? {} : { reason }) };
+      cmd = { kind: 'resume', ...comp, ...(reason === undefined ? {} : { reason }) };
       break;
     }
     case 'reconcile':
@@ -224,13 +238,14 @@ const COMMAND_HELP: Readonly<Record<CommandName, string>> = {
   status: `airflow-watchdog status [target] [--json]
   Verdict, each node (SSM reachability, heartbeat age, role), foreign schedulers, what a tick
   would do now, and the last events. Changes nothing. Exit code tells the verdict (see below).`,
-  failover: `airflow-watchdog failover --reason TEXT [--to NODE] [--force] [target]
+  failover: `airflow-watchdog failover --reason TEXT [--component NAME] [--to NODE] [--force] [target]
   Stop the scheduler on the active node (fencing), start it on NODE (node id or hostname) or on
   the next candidate in priority order; epoch + 1. Written to the history with reason and caller.
-  --force: also while the metadata DB is unreachable, or to a node SSM does not see Online.`,
-  pause: `airflow-watchdog pause --reason TEXT [target]
-  Maintenance: ticks observe and report only until resume.`,
-  resume: `airflow-watchdog resume [--reason TEXT] [target]
+  --force: also while the metadata DB is unreachable, or to a node SSM does not see Online.
+  --component: scheduler (default), dagProcessor (or dag-processor) or triggerer (Airflow 3).`,
+  pause: `airflow-watchdog pause --reason TEXT [--component NAME] [target]
+  Maintenance of one component (the scheduler by default): ticks observe and report it only until resume.`,
+  resume: `airflow-watchdog resume [--reason TEXT] [--component NAME] [target]
   Lift a pause; the next tick re-plans from what it sees.`,
   history: `airflow-watchdog history [--limit N] [target]
   The record's events (newest first, at most 50): time, kind, node, epoch, caller, reason.`,
@@ -246,10 +261,12 @@ Usage: airflow-watchdog <command> [options]
 
 Commands:
   status                          what is happening now (read-only)
-  failover --reason TEXT [--to NODE] [--force]
-                                  move the scheduler to another node
-  pause --reason TEXT             stop acting (maintenance); ticks only observe
-  resume [--reason TEXT]          act again
+  failover --reason TEXT [--component NAME] [--to NODE] [--force]
+                                  move the scheduler (or a component) to another node
+  pause --reason TEXT [--component NAME]
+                                  stop acting (maintenance); ticks only observe
+  resume [--reason TEXT] [--component NAME]
+                                  act again
   history [--limit N]             recent events with reasons and callers
   reconcile [--dry-run]           run one tick now (--dry-run: only show the plan)
 

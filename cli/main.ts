@@ -64,11 +64,18 @@ const payloadOf = (c: Command, caller: string | undefined): Record<string, unkno
     case 'history':
       return { action: 'history', ...(c.limit === undefined ? {} : { limit: c.limit }) };
     case 'failover':
-      return { action: 'failover', reason: c.reason, ...(c.to === undefined ? {} : { to: c.to }), ...(c.force ? { force: true } : {}), ...by };
+      return {
+        action: 'failover',
+        ...(c.component === undefined ? {} : { component: c.component }),
+        reason: c.reason,
+        ...(c.to === undefined ? {} : { to: c.to }),
+        ...(c.force ? { force: true } : {}),
+        ...by,
+      };
     case 'pause':
-      return { action: 'pause', reason: c.reason, ...by };
+      return { action: 'pause', ...(c.component === undefined ? {} : { component: c.component }), reason: c.reason, ...by };
     case 'resume':
-      return { action: 'resume', ...(c.reason === undefined ? {} : { reason: c.reason }), ...by };
+      return { action: 'resume', ...(c.component === undefined ? {} : { component: c.component }), ...(c.reason === undefined ? {} : { reason: c.reason }), ...by };
     case 'reconcile':
       return { action: 'reconcile', ...(c.dryRun ? { dryRun: true } : {}) };
   }

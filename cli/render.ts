@@ -147,10 +147,11 @@ interface ActionLike {
   readonly hostname?: string;
   readonly reason: string;
   readonly epoch?: number;
+  readonly component?: string;
 }
 
 const actionLine = (index: number, a: ActionLike, nodes: readonly NodeStatus[], suffix = ''): string[] => [
-  `  ${index}. ${a.kind} ${a.hostname === undefined ? nodeLabel(a.nodeId, nodes) : `${a.nodeId} (${a.hostname})`}${a.epoch === undefined ? '' : `, epoch ${a.epoch}`}${suffix}`,
+  `  ${index}. ${a.kind}${a.component === undefined ? '' : ` ${a.component}`} ${a.hostname === undefined ? nodeLabel(a.nodeId, nodes) : `${a.nodeId} (${a.hostname})`}${a.epoch === undefined ? '' : `, epoch ${a.epoch}`}${suffix}`,
   `     ${a.reason}`,
 ];
 
@@ -163,7 +164,7 @@ const eventsTable = (events: readonly HistoryRow[], opts: RenderOptions, indent 
       { text: clock(e.at) },
       { text: relative(e.at, opts.now), tone: 'dim' },
       {
-        text: e.kind,
+        text: e.component === undefined ? e.kind : `${e.kind} [${e.component}]`,
         tone: ['failover', 'manual-failover', 'ban', 'suppressed', 'no-candidate', 'start-expired'].includes(e.kind)
           ? 'warn'
           : e.kind === 'pause' || e.kind === 'resume'
@@ -197,7 +198,8 @@ const renderStatus = (s: StatusView, opts: RenderOptions): string => {
         ? ''
         : '; no healthy scheduler'
       : `; healthy: ${[...healthy.map((n) => n.hostname), ...s.foreign.map((f) => `${f.hostname} (foreign)`)].join(', ')}`;
-  out.push(`  ${v.gloss}${running}`);
+  if (s.components === undefined) out.push(`  ${v.gloss}${running}`);
+  else out.push(`  ${s.components.map((k) => `${k.noun} ${verdictInfo(k.verdict).label.toLowerCase()}`).join('  ·  ')}`);
   if (s.paused !== undefined) {
     out.push(
       paint(`  ⏸ paused ${relative(s.paused.since, opts.now)} (${clock(s.paused.since)}) by ${s.paused.by}: ${s.paused.reason}`, 'warn', c),
@@ -207,20 +209,27 @@ const renderStatus = (s: StatusView, opts: RenderOptions): string => {
   if (!s.db.reachable) out.push(paint(`  metadata DB UNREACHABLE: ${s.db.error ?? 'no detail'}`, 'bad', c));
   if (s.lease !== undefined) out.push(`  a tick is in progress: lease held by ${s.lease.owner} until ${clock(s.lease.expiresAt)}`);
 
-  out.push('');
-  out.push(
-    ...table(
+  const nodeTable = (nodes: readonly NodeStatus[]): string[] =>
+    table(
       ['NODE', 'HOSTNAME', 'SSM', 'HEARTBEAT', 'ROLE'],
-      s.nodes.map((n) => [
-        { text: n.id },
-        { text: n.hostname },
-        reachabilityCell(n),
-        heartbeatCell(n, s.db.reachable),
-        roleCell(n, opts.now, s.nodes, s.db.reachable),
-      ]),
+      nodes.map((n) => [{ text: n.id }, { text: n.hostname }, reachabilityCell(n), heartbeatCell(n, s.db.reachable), roleCell(n, opts.now, nodes, s.db.reachable)]),
       c,
-    ),
-  );
+    );
+  if (s.components === undefined) {
+    out.push('');
+    out.push(...nodeTable(s.nodes));
+  } else {
+    // Airflow 3: one table per component, each with its own verdict, epoch and pause.
+    for (const k of s.components) {
+      const kv = verdictInfo(k.verdict);
+      const mode = k.mode === 'multi' ? `multi (${k.desired ?? '?'} desired)` : 'single';
+      out.push('');
+      out.push(
+        `${paint(`${kv.symbol} ${k.noun}`, kv.tone, c)}  ·  ${kv.label}  ·  unit ${k.unit}  ·  ${mode}  ·  epoch ${k.epoch}${k.paused === undefined ? '' : `  ·  ${paint(`PAUSED by ${k.paused.by}: ${k.paused.reason}`, 'warn', c)}`}`,
+      );
+      out.push(...nodeTable(k.nodes));
+    }
+  }
 
   if (s.foreign.length > 0) {
     out.push('');

@@ -9,7 +9,7 @@ import { type ClusterConfigInput, componentsOf, parseSettings, type WatchdogSett
 import type { StoredRecord } from '../functions/core/model.js';
 import { readNodeScript } from '../infra/lib/node-script.js';
 import { buildCommandDocuments, type NodeAction } from '../infra/lib/ssm-documents.js';
-import { type DynaliteHandle, startDynalite } from '../test/helpers/dynalite.js';
+import { type DynaliteHandle, startDynalite } from './dynalite.js';
 import { buildSimScheduler, repoRoot } from './build.js';
 import {
   type AirflowDbInfo,

@@ -24,7 +24,7 @@ import { repoRoot } from './build.js';
 import { DEMO_TIMINGS, defaultNodes, FAST_TIMINGS, LocalCluster, type Timings, type UnitContext } from './cluster.js';
 import { AttachError, attachAirflowDatabase, type DbTarget, openSql, parseDbUrl, sampleLiveRows } from './db.js';
 import { checkInvariants, formatReport, type InvariantOptions, type InvariantReport, recoveryBound } from './invariants.js';
-import { plotHeartbeats } from './plot.js';
+import { plotHeartbeats, writePictures } from './plot.js';
 import { type EventOf, eventsOf, newestPerHost, type Timeline, type TimelineNode } from './timeline.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -122,7 +122,7 @@ interface ConformanceReport {
   readonly steps: readonly StepResult[];
   readonly checks: readonly CheckResult[];
   readonly ok: boolean;
-  readonly files: { readonly timeline?: string; readonly picture?: string; readonly report?: string };
+  readonly files: { readonly timeline?: string; readonly picture?: string; readonly png?: string; readonly report?: string };
   /** Processes still alive after the stop (must be empty). */
   readonly leftovers: readonly number[];
 }
@@ -917,7 +917,7 @@ const runConformance = async (o: ConformanceOptions): Promise<ConformanceReport>
       `stall: ${secs(0.4 * timings.staleAfterSeconds)} (0.4 × staleAfterSeconds), then staleAfterSeconds + checkIntervalSeconds watched: no start, no stop`,
     ],
   };
-  const files: { timeline?: string; picture?: string; report?: string } = {};
+  const files: { timeline?: string; picture?: string; png?: string; report?: string } = {};
   const report: ConformanceReport = {
     airflow: { command: sim ? 'sim' : argv.join(' '), version, sim },
     db: {
@@ -940,10 +940,11 @@ const runConformance = async (o: ConformanceOptions): Promise<ConformanceReport>
   if (o.out !== undefined && tl !== undefined) {
     mkdirSync(o.out, { recursive: true });
     files.timeline = join(o.out, 'timeline.json');
-    files.picture = join(o.out, 'heartbeats.svg');
     files.report = join(o.out, 'report.json');
     writeFileSync(files.timeline, JSON.stringify(tl));
-    writeFileSync(files.picture, plotHeartbeats(tl, { title: `Conformance: Airflow ${version}, ${report.db.label}` }));
+    const pictures = writePictures(o.out, 'heartbeats', plotHeartbeats(tl, { title: `Conformance: Airflow ${version}, ${report.db.label}` }));
+    files.picture = pictures.svg;
+    files.png = pictures.png;
     writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
   }
   return report;
@@ -977,7 +978,13 @@ const formatConformanceReport = (r: ConformanceReport): string[] => {
   }
   const failed = r.checks.filter((c) => !c.pass).length;
   lines.push('', `Result: ${failed === 0 ? 'PASS' : 'FAIL'}, ${r.checks.length - failed} of ${r.checks.length} checks passed`);
-  if (r.files.report !== undefined) lines.push(`Report: ${r.files.report}`, `Timeline: ${r.files.timeline}`, `Picture: ${r.files.picture}`);
+  if (r.files.report !== undefined) {
+    lines.push(
+      `Report: ${r.files.report}`,
+      `Timeline: ${r.files.timeline}`,
+      `Picture: ${r.files.picture}${r.files.png === undefined ? '' : ` (and ${r.files.png})`}`,
+    );
+  }
   return lines;
 };
 

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import type { ComponentName } from '../functions/core/components.js';
 import { LocalCluster } from './cluster.js';
 import { checkInvariants, formatReport } from './invariants.js';
-import { plotHeartbeats } from './plot.js';
+import { plotHeartbeats, writePictures } from './plot.js';
 import { type EventOf, healthyHosts, newestPerHost, type TimelineEvent, timelineComponents } from './timeline.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -270,10 +270,9 @@ const main = async (): Promise<void> => {
   );
 
   mkdirSync(outDir, { recursive: true });
-  const svg = join(outDir, 'heartbeats.svg');
-  writeFileSync(svg, plotHeartbeats(tl, { title: `Local demo: heartbeat age per component and node (${c.dbLabel.split(' (')[0]})` }));
+  const picture = writePictures(outDir, 'heartbeats', plotHeartbeats(tl, { title: `Local demo: heartbeat age per component and node (${c.dbLabel.split(' (')[0]})` }));
   writeFileSync(join(outDir, 'timeline.json'), JSON.stringify(tl));
-  process.stdout.write(`\nPicture: ${svg}\nTimeline (JSON): ${join(outDir, 'timeline.json')}\n`);
+  process.stdout.write(`\nPicture: ${picture.svg} (and ${picture.png})\nTimeline (JSON): ${join(outDir, 'timeline.json')}\n`);
   await shutdown();
   const leftovers = c.leftoverProcesses();
   process.stdout.write(

@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
 import type { ComponentName } from '../functions/core/components.js';
 import { componentOfUnit, eventsOf, newestPerHost, type Timeline, timelineComponents } from './timeline.js';
 
@@ -6,8 +9,9 @@ import { componentOfUnit, eventsOf, newestPerHost, type Timeline, timelineCompon
  * time, the `staleAfterSeconds` line, injected faults as labelled vertical markers, and the watchdog's
  * start/stop commands as ticks along the bottom. With components (Airflow 3) one panel per component
  * (scheduler, dag-processor, triggerer), stacked on the same time axis, each with its own threshold and
- * its own commands; a node has the same colour in every panel. No dependencies; pure function of the
- * timeline.
+ * its own commands; a node has the same colour in every panel (a pure function of the timeline), and
+ * the same picture as PNG, rasterised by resvg (@resvg/resvg-js, prebuilt binaries on npm), for pasting
+ * where SVG is not accepted (issues, chat).
  */
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
@@ -122,4 +126,16 @@ const plotHeartbeats = (tl: Timeline, opts: { width?: number; height?: number; t
   return `${parts.join('\n')}\n`;
 };
 
-export { plotHeartbeats };
+/** Fonts: the system's (any sans-serif; DejaVu Sans where present). Without any, the text is left out. */
+const svgToPng = (svg: string): Buffer =>
+  new Resvg(svg, { background: '#ffffff', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' } }).render().asPng();
+
+/** Writes `<name>.svg` and `<name>.png` into `dir`; returns both paths. */
+const writePictures = (dir: string, name: string, svg: string): { svg: string; png: string } => {
+  const paths = { svg: join(dir, `${name}.svg`), png: join(dir, `${name}.png`) };
+  writeFileSync(paths.svg, svg);
+  writeFileSync(paths.png, svgToPng(svg));
+  return paths;
+};
+
+export { plotHeartbeats, svgToPng, writePictures };

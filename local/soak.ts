@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { repoRoot } from './build.js';
 import { type LocalCluster as Cluster, FAST_TIMINGS, LocalCluster, type Timings, type WatchdogProcess } from './cluster.js';
 import type { EndpointFaults } from './ssm-endpoint.js';
+import { plotHeartbeats, writePictures } from './plot.js';
 import { checkInvariants, formatAllowances, type InvariantReport, quantile, type RecoveryMeasure, recoveredAt } from './invariants.js';
 import { type EventOf, eventsOf, newestPerHost, type Timeline } from './timeline.js';
 
@@ -272,10 +273,12 @@ interface SoakReport {
 /** Gitignored (.local/), in the repository whatever the working directory. */
 const DEFAULT_OUT_DIR = join(repoRoot, '.local', 'soak');
 
+/** Writes the timeline as JSON, and its heartbeat picture beside it as SVG and PNG (same name). */
 const saveTimeline = (tl: Timeline, dir: string, name: string): string => {
   mkdirSync(dir, { recursive: true });
   const file = join(resolve(dir), name);
   writeFileSync(file, JSON.stringify(tl));
+  writePictures(resolve(dir), name.replace(/\.json$/, ''), plotHeartbeats(tl, { title: `Soak: heartbeat age per node (${name.replace(/\.json$/, '')})` }));
   return file;
 };
 
@@ -879,7 +882,7 @@ const formatSoakReport = (r: SoakReport): string[] => {
     `Leftover processes: ${r.leftoverProcesses.length === 0 ? 'none' : r.leftoverProcesses.join(', ')}`,
     `Wall time: ${r.wallSeconds.toFixed(0)} s`,
     `Reproduce: ${r.command}`,
-    ...(r.timelineFile === undefined ? [] : [`Timeline (JSON, for local/plot.ts or a closer look): ${r.timelineFile}`]),
+    ...(r.timelineFile === undefined ? [] : [`Timeline (JSON, for local/plot.ts or a closer look): ${r.timelineFile}`, `Picture: ${r.timelineFile.replace(/\.json$/, '.svg')} (and .png)`]),
   ];
 };
 

@@ -148,7 +148,7 @@ const SECTIONS: readonly { readonly key: string; readonly title: string; readonl
   {
     key: 'cluster',
     title: 'Cluster and behaviour',
-    intro: 'What the watchdog watches and how it reacts (SPEC §3).',
+    intro: 'What the watchdog watches and how it reacts ([docs/design.md](docs/design.md)).',
     rows: () => fields(clusterSchema),
   },
   {

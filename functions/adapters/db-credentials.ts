@@ -1,8 +1,7 @@
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
+import type { SignerConfig } from '@aws-sdk/rds-signer';
 import type { DbConfig } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
 
@@ -10,6 +9,10 @@ import { errorMessage } from '../core/errors.js';
  * Where the metadata DB password comes from (SPEC §3). Called once per new connection, so an IAM
  * token is fresh for every connect and a rotated secret is picked up after `passwordCacheSeconds`.
  * Errors name the parameter, secret or signer that failed, never a value.
+ *
+ * The Secrets Manager client and the RDS signer are imported only when the configuration names them
+ * (each is a chunk of its own in the Lambda bundle); the SSM provider is static, since the function
+ * loads the SSM client for the fleet anyway. `preloadPasswordSource` starts the import at cold start.
  */
 
 /** `undefined` = connect without a password (local trust auth). */
@@ -48,6 +51,14 @@ const passwordFromSecret = (secretId: string, text: string): string => {
   return password;
 };
 
+type Lazy<T> = () => Promise<T>;
+const once = <T>(load: () => Promise<T>): Lazy<T> => {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+};
+const secretsModule = once(() => import('./db-credentials-secrets.js'));
+const signerModule = once(() => import('./db-credentials-iam.js'));
+
 const ssmSource = (name: string, maxAge: number, opts: PasswordSourceOptions): PasswordSource => {
   let provider: SSMProvider | undefined;
   return async () => {
@@ -64,11 +75,14 @@ const ssmSource = (name: string, maxAge: number, opts: PasswordSourceOptions): P
 };
 
 const secretSource = (secretId: string, maxAge: number, opts: PasswordSourceOptions): PasswordSource => {
-  let provider: SecretsProvider | undefined;
+  let provider: InstanceType<Awaited<ReturnType<typeof secretsModule>>['SecretsProvider']> | undefined;
   return async () => {
-    provider ??= opts.secretsClient
-      ? new SecretsProvider({ awsSdkV3Client: opts.secretsClient })
-      : new SecretsProvider({ clientConfig: { region: opts.region } });
+    if (provider === undefined) {
+      const { SecretsProvider } = await secretsModule();
+      provider = opts.secretsClient
+        ? new SecretsProvider({ awsSdkV3Client: opts.secretsClient })
+        : new SecretsProvider({ clientConfig: { region: opts.region } });
+    }
     let value: string | Uint8Array | undefined;
     try {
       value = await provider.get(secretId, { maxAge });
@@ -83,9 +97,13 @@ const secretSource = (secretId: string, maxAge: number, opts: PasswordSourceOpti
 
 const iamSource = (config: DbConfig, opts: PasswordSourceOptions): PasswordSource => {
   const port = config.port ?? (config.dialect === 'mysql' ? 3306 : 5432);
-  const signer = new Signer({ hostname: config.host, port, username: config.user, region: opts.region, credentials: opts.credentials });
+  let signer: InstanceType<Awaited<ReturnType<typeof signerModule>>['Signer']> | undefined;
   return async () => {
     try {
+      if (signer === undefined) {
+        const { Signer } = await signerModule();
+        signer = new Signer({ hostname: config.host, port, username: config.user, region: opts.region, credentials: opts.credentials });
+      }
       return await signer.getAuthToken();
     } catch (err) {
       throw new PasswordSourceError(`could not sign an RDS IAM auth token for ${config.user}@${config.host}:${port}: ${errorMessage(err)}`, { cause: err });
@@ -102,5 +120,11 @@ const passwordSource = (config: DbConfig, opts: PasswordSourceOptions = {}): Pas
   return async () => literal;
 };
 
+/** Imports the configured source's client library now (at cold start) instead of at the first connect. */
+const preloadPasswordSource = async (config: DbConfig): Promise<void> => {
+  if (config.passwordSecretId !== undefined) await secretsModule();
+  else if (config.iamAuth) await signerModule();
+};
+
 export type { PasswordSource, PasswordSourceOptions };
-export { PasswordSourceError, passwordFromSecret, passwordSource };
+export { PasswordSourceError, passwordFromSecret, passwordSource, preloadPasswordSource };

@@ -8,7 +8,7 @@ import {
   SSMClient,
   type SSMClientConfig,
 } from '@aws-sdk/client-ssm';
-import type { CommandOutcome, Reachability } from '../core/model.js';
+import type { CommandOutcome, CommandOutcomeDraft, Reachability } from '../core/model.js';
 import { NODE_EXIT, NODE_PARAM_PATTERNS, NODE_PARAMS } from '../core/node-protocol.js';
 import { parseNodeReport } from '../core/node-report.js';
 import type { Clock, CommandRequest, Fleet, ReachabilityResult, RunOptions } from '../core/ports.js';
@@ -34,12 +34,9 @@ interface SsmFleetOptions {
   readonly pollIntervalMs?: { readonly initial: number; readonly max: number };
 }
 
-type Draft<T> = T extends unknown ? Omit<T, 'durationMs'> : never;
-type OutcomeDraft = Draft<CommandOutcome>;
-
 /** One poll's reading: a final outcome, a state still moving, or an answer we cannot interpret. */
 type Reading =
-  | { readonly kind: 'done'; readonly outcome: OutcomeDraft }
+  | { readonly kind: 'done'; readonly outcome: CommandOutcomeDraft }
   | { readonly kind: 'waiting'; readonly phase: 'delivery' | 'execution'; readonly note: string }
   | { readonly kind: 'odd'; readonly note: string };
 
@@ -167,7 +164,7 @@ const describeAnswer = (r: GetCommandInvocationCommandOutput): string =>
   `Status=${JSON.stringify(r.Status ?? null)} StatusDetails=${JSON.stringify(r.StatusDetails ?? null)} ResponseCode=${JSON.stringify(r.ResponseCode ?? null)}`;
 
 /** Maps one GetCommandInvocation answer. Anything not understood is `odd`, never success. */
-const classify = (r: GetCommandInvocationCommandOutput, commandId: string, nodeId: string, epoch: number, kind: CommandRequest['kind']): Reading => {
+const readAnswer = (r: GetCommandInvocationCommandOutput, commandId: string, nodeId: string, epoch: number, kind: CommandRequest['kind']): Reading => {
   if ((r.CommandId !== undefined && r.CommandId !== commandId) || (r.InstanceId !== undefined && r.InstanceId !== nodeId)) {
     return { kind: 'odd', note: `answer for another invocation (${r.CommandId ?? '?'} on ${r.InstanceId ?? '?'})` };
   }
@@ -313,7 +310,7 @@ class SsmFleet implements Fleet {
     const started = this.#clock.now();
     const boundMs = Math.min(this.#boundMs, options.boundMs ?? this.#boundMs);
     const deadline = started + boundMs;
-    const done = (draft: OutcomeDraft): CommandOutcome => ({ ...draft, durationMs: Math.max(0, this.#clock.now() - started) });
+    const done = (draft: CommandOutcomeDraft): CommandOutcome => ({ ...draft, durationMs: Math.max(0, this.#clock.now() - started) });
 
     const epochText = String(epoch);
     if (!Number.isSafeInteger(epoch) || !new RegExp(NODE_PARAM_PATTERNS.Epoch).test(epochText)) {
@@ -371,7 +368,7 @@ class SsmFleet implements Fleet {
           new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: nodeId }),
           within(Math.max(GRACE_MS, deadline - this.#clock.now())),
         );
-        last = classify(res, commandId, nodeId, epoch, kind);
+        last = readAnswer(res, commandId, nodeId, epoch, kind);
         if (last.kind === 'done') return done(last.outcome);
       } catch (e) {
         if (errorName(e) === 'InvocationDoesNotExist')

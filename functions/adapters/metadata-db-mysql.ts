@@ -1,6 +1,6 @@
 import { type Connection, createConnection } from 'mysql2';
 import type { DbConfig } from '../core/config.js';
-import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db-driver.js';
 
 /**
  * MySQL / MariaDB side of the metadata DB adapter (mysql2). TIMESTAMP columns are rendered in the

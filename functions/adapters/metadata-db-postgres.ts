@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { DbConfig } from '../core/config.js';
-import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, jobTypeList, type RawHeartbeatRow, ROW_LIMIT } from './metadata-db-driver.js';
 
 /**
  * PostgreSQL side of the metadata DB adapter (node-postgres). latest_heartbeat is timestamptz, so the

@@ -4,6 +4,7 @@ import type { OtherComponent } from '../core/components.js';
 import type { DbObservation, JobRows, SchedulerRow } from '../core/model.js';
 import type { HeartbeatQuery, MetadataDb } from '../core/ports.js';
 import type { PasswordSource } from './db-credentials.js';
+import { type DbDriver, type DbSession, DbTimeoutError, driverLabel, type RawHeartbeatRow } from './metadata-db-driver.js';
 
 /**
  * Reads scheduler heartbeats from Airflow's metadata DB (SPEC §2, §4.1). One statement per observe
@@ -13,61 +14,13 @@ import type { PasswordSource } from './db-credentials.js';
  * cannot hold the tick. One connection per adapter is kept across warm invocations.
  */
 
-/**
- * Cap on rows read per observe. Rows come newest first, so hitting it drops only the oldest (long
- * stale) rows; it takes more than this many live scheduler rows inside the lookback window.
- */
-const ROW_LIMIT = 1000;
-
 /** Slack on top of connect + query timeouts, so the drivers' own (more precise) errors win the race. */
 const DEADLINE_SLACK_MS = 500;
-
-/** One row as the heartbeat statement returns it; drivers hand over whatever types they parsed. */
-interface RawHeartbeatRow {
-  readonly id: unknown;
-  /** Absent from drivers and fakes that read SchedulerJob rows only. */
-  readonly job_type?: unknown;
-  readonly hostname: unknown;
-  readonly state: unknown;
-  /** latest_heartbeat in UTC as `YYYY-MM-DDTHH:MM:SS.ffffff`, formatted by the DB. */
-  readonly heartbeat_utc: unknown;
-  /** Seconds between latest_heartbeat and the DB's current time. */
-  readonly age_seconds: unknown;
-}
-
-interface DbSession {
-  /** False once the driver saw the connection fail or end. */
-  readonly alive: boolean;
-  /** Runs the heartbeat statement; bounded by `timeoutMs`, destroying the socket when it expires. */
-  heartbeatRows(lookbackSeconds: number, timeoutMs: number, jobTypes: readonly string[]): Promise<readonly RawHeartbeatRow[]>;
-  /** Hard stop, no goodbye: for broken or black-holed connections. */
-  destroy(): void;
-  /** Polite close, bounded. */
-  end(): Promise<void>;
-}
-
-interface DbDriver {
-  /** `mysql host:port/database`, for reasons. */
-  readonly label: string;
-  /** Connects and prepares the session (MySQL: UTC time zone); bounded by `timeoutMs`. */
-  open(password: string | undefined, timeoutMs: number): Promise<DbSession>;
-}
 
 interface MetadataDbDeps {
   readonly password: PasswordSource;
   /** Rows the adapter had to skip (null hostname, unreadable age); wire to the logger. */
   readonly warn?: (message: string) => void;
-}
-
-class DbTimeoutError extends Error {
-  constructor(
-    readonly phase: 'connect' | 'query' | 'deadline',
-    readonly ms: number,
-  ) {
-    const limit = `${ms / 1000} s`;
-    super(phase === 'deadline' ? `no answer within ${limit} overall` : phase === 'connect' ? `not connected within ${limit}` : `no result within ${limit}`);
-    this.name = 'DbTimeoutError';
-  }
 }
 
 /** Where an observe failed, so the reason can say so. */
@@ -80,10 +33,6 @@ class PhaseError extends Error {
     this.name = 'PhaseError';
   }
 }
-
-const PORTS = { mysql: 3306, postgres: 5432 } as const;
-
-const driverLabel = (config: DbConfig): string => `${config.dialect} ${config.host}:${config.port ?? PORTS[config.dialect]}/${config.database}`;
 
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null)?.code;
@@ -102,7 +51,7 @@ const TLS_CODES = new Set([
 ]);
 
 /** Names the failure in operator words; the driver's own code and message follow in parentheses. */
-const classify = (err: unknown): string => {
+const failureKind = (err: unknown): string => {
   const code = codeOf(err);
   const message = errorMessage(err);
   if (err instanceof DbTimeoutError || code === 'ETIMEDOUT' || code === 'PROTOCOL_SEQUENCE_TIMEOUT' || /time(d)? ?out/i.test(message)) return 'timed out';
@@ -129,7 +78,7 @@ const classify = (err: unknown): string => {
 const TRANSIENT_FAILURES = new Set(['timed out', 'connection refused', 'connection lost', 'failed']);
 const isTransient = (err: unknown): boolean => {
   if (err instanceof PhaseError && err.phase === 'password') return false;
-  return TRANSIENT_FAILURES.has(classify(err instanceof PhaseError ? err.cause : err));
+  return TRANSIENT_FAILURES.has(failureKind(err instanceof PhaseError ? err.cause : err));
 };
 
 const REASON_MAX = 400;
@@ -153,18 +102,9 @@ const describeFailure = (label: string, err: unknown, secrets: readonly (string 
   const detail = `${code && !errorMessage(cause).includes(code) ? `${code}: ` : ''}${errorMessage(cause)}`;
   let text: string;
   if (phase === 'password') text = `${label}: no password: ${detail}`;
-  else text = `${label}: ${classify(cause)}${phase ? PHASE_WORDS[phase] : ''} (${detail})`;
+  else text = `${label}: ${failureKind(cause)}${phase ? PHASE_WORDS[phase] : ''} (${detail})`;
   text = scrub(text.replace(/\s+/g, ' '), secrets);
   return text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text;
-};
-
-/** Airflow's job types the statement may name; anything else never reaches SQL text. */
-const KNOWN_JOB_TYPES = new Set(['SchedulerJob', 'DagProcessorJob', 'TriggererJob']);
-
-/** `'SchedulerJob', 'TriggererJob'`: the IN list of the statement, from the fixed set of job types only. */
-const jobTypeList = (jobTypes: readonly string[]): string => {
-  for (const t of jobTypes) if (!KNOWN_JOB_TYPES.has(t)) throw new Error(`unknown job type ${JSON.stringify(t)}`);
-  return [...new Set(jobTypes)].map((t) => `'${t}'`).join(', ');
 };
 
 const HEARTBEAT_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/;
@@ -268,11 +208,21 @@ const reduceJobRows = (
   return { rows, foreign };
 };
 
-const loadDriver = async (config: DbConfig): Promise<DbDriver> => {
-  // Loaded on first use so a function never pays for the driver it does not use.
-  if (config.dialect === 'mysql') return (await import('./metadata-db-mysql.js')).mysqlDriver(config);
-  return (await import('./metadata-db-postgres.js')).postgresDriver(config);
+/**
+ * The configured dialect's driver, imported on first use: each dialect file is a chunk of its own in the
+ * Lambda bundle, so a function never loads the DB client library it does not use. One import per
+ * dialect per process; `preloadDriver` lets the handler start it at cold start.
+ */
+const driverFactories: Partial<Record<DbConfig['dialect'], Promise<(config: DbConfig) => DbDriver>>> = {};
+const driverFactory = (dialect: DbConfig['dialect']): Promise<(config: DbConfig) => DbDriver> =>
+  (driverFactories[dialect] ??=
+    dialect === 'mysql'
+      ? import('./metadata-db-mysql.js').then((m) => m.mysqlDriver)
+      : import('./metadata-db-postgres.js').then((m) => m.postgresDriver));
+const preloadDriver = async (config: DbConfig): Promise<void> => {
+  await driverFactory(config.dialect);
 };
+const loadDriver = async (config: DbConfig): Promise<DbDriver> => (await driverFactory(config.dialect))(config);
 
 class SqlMetadataDb implements MetadataDb {
   readonly #config: DbConfig;
@@ -399,4 +349,5 @@ class SqlMetadataDb implements MetadataDb {
 const createMetadataDb = (config: DbConfig, deps: MetadataDbDeps): MetadataDb => new SqlMetadataDb(config, deps);
 
 export type { DbDriver, DbSession, MetadataDbDeps, RawHeartbeatRow };
-export { createMetadataDb, DbTimeoutError, jobTypeList, describeFailure, driverLabel, PhaseError, ROW_LIMIT, reduceRows, SqlMetadataDb, scrub };
+export { ROW_LIMIT } from './metadata-db-driver.js';
+export { createMetadataDb, DbTimeoutError, describeFailure, driverLabel, PhaseError, preloadDriver, reduceRows, SqlMetadataDb, scrub };

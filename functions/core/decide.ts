@@ -3,7 +3,7 @@ import type { ClusterConfig } from './config.js';
 import type { ComponentSpec } from './components.js';
 import { componentsOf } from './config.js';
 import type { Action, ComponentPlan, HistoryEvent, NodeFailures, Observation, PendingStart, Plan, RecordState, Verdict } from './model.js';
-import { mergeComponentState, projectConfig, projectObservation, projectState } from './projection.js';
+import { jobRowsOf, mergeComponentState, projectConfig, projectObservation, projectState } from './projection.js';
 import { applyRules, emptyCounts, ordered, type PlanDraft, type RuleContext } from './rules/common.js';
 import { MULTI_RULES } from './rules/multi.js';
 import { SINGLE_RULES } from './rules/single.js';
@@ -84,7 +84,14 @@ interface ComponentDecision {
   readonly part: ComponentPlan;
 }
 
-const decideComponent = (obs: OkObservation, record: RecordState, config: ClusterConfig, spec: ComponentSpec, now: number): ComponentDecision => {
+const decideComponent = (
+  obs: OkObservation,
+  record: RecordState,
+  config: ClusterConfig,
+  spec: ComponentSpec,
+  now: number,
+  aliveElsewhere: ReadonlySet<string>,
+): ComponentDecision => {
   const view = viewCluster(obs, record, config, now, spec.noun);
   const reachNote = obs.reachabilityError === undefined ? [] : [`SSM reachability unknown: ${obs.reachabilityError}`];
   if (record.paused !== undefined || config.enforcement === 'observe') {
@@ -116,7 +123,16 @@ const decideComponent = (obs: OkObservation, record: RecordState, config: Cluste
     verdict: 'healthy',
     counts: emptyCounts(),
   };
-  const ctx: RuleContext = { config, obs, view, inGrace: settled.inGrace, now, byId: new Map(config.nodes.map((n) => [n.id, n])), noun: spec.noun };
+  const ctx: RuleContext = {
+    config,
+    obs,
+    view,
+    inGrace: settled.inGrace,
+    now,
+    byId: new Map(config.nodes.map((n) => [n.id, n])),
+    noun: spec.noun,
+    aliveElsewhere,
+  };
   const rule = applyRules(config.mode === 'single' ? SINGLE_RULES : MULTI_RULES, ctx, d);
   const component = spec.name === 'scheduler' ? undefined : spec.name;
   return {
@@ -133,6 +149,21 @@ const decideComponent = (obs: OkObservation, record: RecordState, config: Cluste
       counts: { healthy: view.healthy.length, ...d.counts },
     },
   };
+};
+
+/** Nodes where a component other than `spec` has a fresh heartbeat. */
+const aliveOtherwise = (obs: Observation, config: ClusterConfig, specs: readonly ComponentSpec[], spec: ComponentSpec): Set<string> => {
+  const alive = new Set<string>();
+  if (obs.db.status !== 'ok') return alive;
+  for (const other of specs) {
+    if (other.name === spec.name) continue;
+    const rows = jobRowsOf(obs.db, other.name).rows;
+    for (const n of config.nodes) {
+      const row = rows[n.hostname];
+      if (row !== undefined && row.ageSeconds <= other.staleAfterSeconds) alive.add(n.id);
+    }
+  }
+  return alive;
 };
 
 /** Worst first: the verdict of a cluster is that of its component in the worst state. */
@@ -161,6 +192,7 @@ const decide = (obs: Observation, record: RecordState, config: ClusterConfig, no
       projectConfig(config, spec),
       spec,
       now,
+      aliveOtherwise(obs, config, specs, spec),
     );
     const merged = mergeComponentState(state, spec.name, sub.state);
     state = merged.state;

@@ -10,7 +10,7 @@ import { livenessWindowSeconds } from './liveness.js';
 import type { Action, CommandOutcome, DbObservation, Observation, Plan, Reachability, RecordState, StoredRecord } from './model.js';
 import { applyOutcome, applySkippedStart, blockingStop, markSent, stopKey } from './outcomes.js';
 import { projectState } from './projection.js';
-import type { Clock, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
+import type { Clock, Fencer, Fleet, HeartbeatQuery, MetadataDb, ReachabilityResult, RecordStore } from './ports.js';
 import type { ManualRequest } from './requests.js';
 
 /**
@@ -25,6 +25,8 @@ interface EngineDeps {
   readonly clock: Clock;
   /** Lease owner identity of this watchdog (invocation id + tick). */
   readonly owner: string;
+  /** Power fencing of EC2 nodes; only wired when fenceUnreachable is `ec2-stop`. */
+  readonly fencer?: Fencer;
 }
 
 interface Observed {
@@ -58,7 +60,11 @@ const unitOf = (config: ClusterConfig, component: OtherComponent | undefined): {
 };
 
 const heartbeatQuery = (config: ClusterConfig): HeartbeatQuery => {
-  const others = Object.fromEntries(componentsOf(config).filter((k) => k.name !== 'scheduler').map((k) => [k.name, k.jobType]));
+  const others = Object.fromEntries(
+    componentsOf(config)
+      .filter((k) => k.name !== 'scheduler')
+      .map((k) => [k.name, k.jobType]),
+  );
   return {
     hostnames: config.nodes.map((n) => n.hostname),
     staleAfterSeconds: Math.max(...componentsOf(config).map((k) => k.staleAfterSeconds)),
@@ -79,7 +85,8 @@ const observe = async (deps: EngineDeps, config: ClusterConfig): Promise<Observe
   ]);
   const observedAt = deps.clock.now();
   // The adapters return outside failures as values; a throw here is a bug, reported as an outage.
-  const db: DbObservation = dbResult.status === 'fulfilled' ? dbResult.value : { status: 'unreachable', reason: `metadata DB adapter failed: ${errorMessage(dbResult.reason)}` };
+  const db: DbObservation =
+    dbResult.status === 'fulfilled' ? dbResult.value : { status: 'unreachable', reason: `metadata DB adapter failed: ${errorMessage(dbResult.reason)}` };
   const reach: ReachabilityResult = reachResult.status === 'fulfilled' ? reachResult.value : { ok: false, error: errorMessage(reachResult.reason) };
   let reachability: Record<string, Reachability> = {};
   let reachabilityError: string | undefined;
@@ -152,8 +159,15 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
   }
   const withUnits: Observed = { ...observed, observation };
   if (need.items.every((i) => proven.has(i))) return withUnits;
-  const wait = need.reobserveAt - deps.clock.now();
-  if (wait > 0) await deps.clock.sleep(wait);
+  // The DB is read every dbRecheckMs through the window: an outage inside it (one no endpoint reading
+  // would see) clears the log, so a heartbeat frozen by that outage is never taken for a dead scheduler.
+  for (;;) {
+    const wait = need.reobserveAt - deps.clock.now();
+    if (wait <= 0) break;
+    await deps.clock.sleep(Math.min(wait, dbRecheckMs(config)));
+    if (need.reobserveAt - deps.clock.now() <= 0) break;
+    log.add(await deps.db.observe(heartbeatQuery(config)), deps.clock.now());
+  }
   const db = await deps.db.observe(heartbeatQuery(config));
   const observedAt = deps.clock.now();
   log.add(db, observedAt);
@@ -165,6 +179,14 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
   };
 };
 
+/** Runs a power-fence action through the fencer (never SSM: SSM cannot reach that node). */
+const powerOff = async (deps: EngineDeps, config: ClusterConfig, action: Action): Promise<CommandOutcome> => {
+  if (deps.fencer === undefined) {
+    return { status: 'failed', exitCode: null, stderrTail: 'not sent: no EC2 fencer is wired (fenceUnreachable ec2-stop needs the EC2 client)', durationMs: 0 };
+  }
+  return deps.fencer.forceStop(action.nodeId, config.commandTimeoutSeconds * 1000);
+};
+
 const stripStored = (r: StoredRecord): RecordState => {
   const { clusterName: _c, version: _v, leaseOwner: _o, leaseExpiresAt: _e, ...state } = r;
   return state;
@@ -174,13 +196,7 @@ const stripStored = (r: StoredRecord): RecordState => {
  * Commits `plan.next` under the lease, runs the actions (stops before starts), writes each outcome back
  * while still holding the lease, and releases it with the last write.
  */
-const commitAndAct = async (
-  deps: EngineDeps,
-  config: ClusterConfig,
-  observed: Observed,
-  plan: Plan,
-  started: number,
-): Promise<TickReport> => {
+const commitAndAct = async (deps: EngineDeps, config: ClusterConfig, observed: Observed, plan: Plan, started: number): Promise<TickReport> => {
   const base = { plan, observed };
   const leaseMs = config.leaseSeconds * 1000;
   const next = plan.next ?? stripStored(observed.record);
@@ -218,16 +234,19 @@ const commitAndAct = async (
         if (w.ok) current = w.record;
         else markLost = w.reason;
       };
-      const outcome = await deps.fleet.run(
-        {
-          kind: action.kind,
-          nodeId: action.nodeId,
-          epoch: action.epoch,
-          ...unitOf(config, action.component),
-          comment: `watchdog ${config.clusterName} ${action.component ?? 'scheduler'} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
-        },
-        action.kind === 'start' ? { onSent } : {},
-      );
+      const outcome =
+        action.purpose === 'power-fence'
+          ? await powerOff(deps, config, action)
+          : await deps.fleet.run(
+              {
+                kind: action.kind,
+                nodeId: action.nodeId,
+                epoch: action.epoch,
+                ...unitOf(config, action.component),
+                comment: `watchdog ${config.clusterName} ${action.component ?? 'scheduler'} ${action.purpose} epoch ${action.epoch}`.slice(0, 100),
+              },
+              action.kind === 'start' ? { onSent } : {},
+            );
       if (action.kind === 'stop') stopOutcomes.set(stopKey(action.component, action.nodeId), outcome);
       state = applyOutcome(state, action, outcome, config, deps.clock.now());
       executed.push({ action, outcome });
@@ -281,6 +300,8 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
     throw err;
   }
   if (observed.observation.db.status === 'unreachable' && observed.observation.db.transient === true && opts.watchDbUntil !== undefined) {
+    // The outage clears the earlier readings first: none of them may serve as evidence once it is over.
+    log.add(observed.observation.db, observed.observedAt);
     observed = await watchDb(deps, config, observed, opts.watchDbUntil);
   }
   log.add(observed.observation.db, observed.observedAt);
@@ -340,7 +361,14 @@ const runManual = async (
     } else {
       const target = { ...(req.component === undefined ? {} : { component: req.component }), config };
       const next = req.action === 'pause' ? planPause(state, req.reason, caller, now, target) : planResume(state, caller, now, req.reason, target);
-      plan = { verdict: req.action === 'pause' ? 'paused' : 'healthy', actions: [], reasons: [`${req.action} by ${caller}`], alarms: [], next, counts: { healthy: 0, failovers: 0, restarts: 0, duplicateStops: 0, suppressed: 0, noCandidate: 0 } };
+      plan = {
+        verdict: req.action === 'pause' ? 'paused' : 'healthy',
+        actions: [],
+        reasons: [`${req.action} by ${caller}`],
+        alarms: [],
+        next,
+        counts: { healthy: 0, failovers: 0, restarts: 0, duplicateStops: 0, suppressed: 0, noCandidate: 0 },
+      };
     }
     const report = await commitAndAct(deps, config, observed, plan, started);
     if (report.disposition === 'lost-race') {

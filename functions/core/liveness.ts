@@ -40,11 +40,12 @@ interface LivenessInput {
 
 const judgeLiveness = (input: LivenessInput): Liveness => {
   const { row, earlier, unit, staleAfterSeconds, heartbeatSeconds, now } = input;
-  if (row === undefined) return { kind: 'absent' };
-  if (row.ageSeconds <= staleAfterSeconds) return { kind: 'fresh' };
+  if (row !== undefined && row.ageSeconds <= staleAfterSeconds) return { kind: 'fresh' };
+  // Bad input from a node never drives an action on that node, whatever else the readings say.
   if (unit !== undefined && !unit.ok) {
     return { kind: 'suspect', why: `its node's status answer is unusable (${unit.error})`, badReport: unit.error };
   }
+  if (row === undefined) return { kind: 'absent' };
   if (unit?.ok === true && DEAD_UNIT_STATES.has(unit.report.unitState)) {
     return { kind: 'dead', evidence: `the node reports the unit ${unit.report.unitState}` };
   }

@@ -188,7 +188,9 @@ type ActionPurpose =
   | 'scale-up'
   | 'stop-removed'
   | 'clear-stale'
-  | 'cancel-pending';
+  | 'cancel-pending'
+  /** STONITH: force-stop the EC2 instance of an old active SSM cannot reach (fenceUnreachable `ec2-stop`). */
+  | 'power-fence';
 
 interface Action {
   readonly kind: 'start' | 'stop';
@@ -280,6 +282,9 @@ type CommandOutcome =
   | { readonly status: 'undeliverable'; readonly commandId?: string; readonly detail: string; readonly durationMs: number }
   | { readonly status: 'stale-epoch'; readonly commandId?: string; readonly nodeEpoch: number | null; readonly detail: string; readonly durationMs: number };
 
+/** A command outcome before its duration is stamped (adapters add `durationMs` when it settles). */
+type CommandOutcomeDraft = CommandOutcome extends infer T ? (T extends unknown ? Omit<T, 'durationMs'> : never) : never;
+
 const EMPTY_RECORD_STATE: RecordState = {
   epoch: 0,
   active: [],
@@ -299,6 +304,7 @@ export type {
   ActionPurpose,
   AlarmKind,
   CommandOutcome,
+  CommandOutcomeDraft,
   ComponentPlan,
   ComponentState,
   JobRows,

@@ -73,6 +73,15 @@ interface Fleet {
   run(request: CommandRequest, options?: RunOptions): Promise<CommandOutcome>;
 }
 
+/**
+ * STONITH for EC2 nodes (fenceUnreachable `ec2-stop`): force-stops an instance and waits, up to
+ * `boundMs`, until EC2 reports it `stopping` or `stopped`. Success only then; anything else (refused,
+ * throttled, still running at the bound) is a failure, and the start it guards is not attempted.
+ */
+interface Fencer {
+  forceStop(instanceId: string, boundMs: number): Promise<CommandOutcome>;
+}
+
 interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -84,4 +93,4 @@ const systemClock: Clock = {
 };
 
 export { systemClock };
-export type { Clock, CommandRequest, Fleet, HeartbeatQuery, LeaseClaim, MetadataDb, ReachabilityResult, RecordStore, RunOptions, WriteResult };
+export type { Clock, CommandRequest, Fencer, Fleet, HeartbeatQuery, LeaseClaim, MetadataDb, ReachabilityResult, RecordStore, RunOptions, WriteResult };

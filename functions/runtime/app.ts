@@ -4,13 +4,17 @@ import type { WatchdogSettings } from '../core/config.js';
 import { runManual, runTick, type TickReport } from '../core/engine.js';
 import { errorMessage, InvalidRequestError, RecordUnavailableError, RefusedError } from '../core/errors.js';
 import { ReadingLog } from '../core/evidence.js';
-import type { Clock, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
+import { DB_WATCH_SECONDS, tickWindowSeconds, worstCaseTickSeconds } from '../core/limits.js';
+import type { Clock, Fencer, Fleet, MetadataDb, RecordStore } from '../core/ports.js';
 import { parseRequest } from '../core/requests.js';
-import { reportObservation, reportTick } from './telemetry.js';
+import { failedCount, reportObservation, reportTick } from './telemetry.js';
+import { minuteOfTicks, parseQueuedTick, type TickQueue } from './tick-queue.js';
 
 /**
  * The invocation logic behind the Lambda handler, with every dependency injected so the local runner
- * and the tests drive exactly what runs in AWS.
+ * and the tests drive exactly what runs in AWS. Three kinds of invocation run ticks: the every-minute
+ * schedule (one tick, and below 60 s checks the minute's other ticks queued), a queued tick from the
+ * tick queue (one tick), and a manual `reconcile` (one tick).
  */
 
 interface AppDeps {
@@ -18,8 +22,16 @@ interface AppDeps {
   readonly store: RecordStore;
   readonly fleet: Fleet;
   readonly clock: Clock;
+  /** EC2 power fencing, when fenceUnreachable is `ec2-stop`. */
+  readonly fencer?: Fencer;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * Where a scheduled invocation queues the minute's other ticks when checkIntervalSeconds < 60 (the
+   * function's tick queue). Without one, those ticks are looped inside the scheduled invocation: the
+   * local runner's way, never a deployment's.
+   */
+  readonly tickQueue?: TickQueue;
 }
 
 /** The part of the Lambda context the app uses. */
@@ -34,14 +46,28 @@ type Response =
   | ({ readonly ok: true; readonly action: string } & Record<string, unknown>)
   | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string; readonly field?: string } };
 
-/** Worst case of one tick: DB observe, then up to three sequential SSM commands (clear/fence stop, stop, start), plus writes. */
-const worstCaseTickSeconds = (s: WatchdogSettings): number =>
-  s.db.connectTimeoutSeconds + s.db.queryTimeoutSeconds + 3 * s.cluster.commandTimeoutSeconds + 5;
-
-/** Ticks run inside one invocation: one per minute, or looped over the minute when checkIntervalSeconds < 60. */
+/** Without a tick queue, a scheduled invocation loops its ticks over one minute when checkIntervalSeconds < 60. */
 const LOOP_WINDOW_MS = 60_000;
-/** A tick that finds the DB down watches it until this long before the next scheduled invocation. */
+/** A scheduled tick that finds the DB down watches it until this long before the next scheduled invocation. */
 const DB_WATCH_MARGIN_MS = 5_000;
+
+/** One SQS record as the event source mapping delivers it (the fields the app reads). */
+interface QueueRecord {
+  readonly eventSource: 'aws:sqs';
+  readonly messageId: string;
+  readonly body: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
+/** A batch from the tick queue's event source mapping (batch size 1). */
+const isQueueEvent = (event: unknown): event is { Records: QueueRecord[] } => {
+  const records = (event as { Records?: unknown } | null)?.Records;
+  return (
+    Array.isArray(records) &&
+    records.length > 0 &&
+    records.every((r) => (r as Partial<QueueRecord> | null)?.eventSource === 'aws:sqs' && typeof (r as QueueRecord).body === 'string')
+  );
+};
 
 const summarise = (r: TickReport) => ({
   verdict: r.plan.verdict,
@@ -63,7 +89,10 @@ const summarise = (r: TickReport) => ({
 const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
   const config = settings.cluster;
 
-  const tickLoop = async (ctx: InvocationContext, opts: { dryRun: boolean; loop: boolean }): Promise<{ reports: TickReport[]; errors: string[] }> => {
+  const tickLoop = async (
+    ctx: InvocationContext,
+    opts: { dryRun: boolean; loop: boolean; watchDb?: boolean },
+  ): Promise<{ reports: TickReport[]; errors: string[] }> => {
     const intervalMs = config.checkIntervalSeconds * 1000;
     const budgetMs = worstCaseTickSeconds(settings) * 1000;
     const start = deps.clock.now();
@@ -71,22 +100,22 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     const errors: string[] = [];
     // This invocation's DB readings: the second observation of the liveness evidence, across looped ticks.
     const readings = new ReadingLog();
-    // Only the scheduled invocation watches a DB outage (a manual reconcile answers at once), never past
+    // Only the scheduled invocation watches a DB outage (queued and manual ticks answer at once), never past
     // the next scheduled invocation nor so late that a worst-case tick would not fit before the timeout.
-    const watchDbUntil = opts.loop
-      ? Math.min(start + LOOP_WINDOW_MS - DB_WATCH_MARGIN_MS, start + ctx.getRemainingTimeInMillis() - budgetMs)
-      : undefined;
+    const afterWatchMs = budgetMs - DB_WATCH_SECONDS * 1000;
+    const watchDbUntil =
+      opts.watchDb === true ? Math.min(start + LOOP_WINDOW_MS - DB_WATCH_MARGIN_MS, start + ctx.getRemainingTimeInMillis() - afterWatchMs) : undefined;
     for (let k = 0; ; k++) {
       const owner = `${ctx.awsRequestId}#${k}`;
       try {
         const report = await runTick({ ...deps, owner }, config, { dryRun: opts.dryRun, readings, ...(watchDbUntil === undefined ? {} : { watchDbUntil }) });
-        reportTick(report, config, deps.logger, deps.metrics, { tick: k, owner });
+        reportTick(report, { config, logger: deps.logger, metrics: deps.metrics, extra: { tick: k, owner } });
         reports.push(report);
       } catch (err) {
         // One failed tick (e.g. DynamoDB unavailable) must not end the loop; the invocation still fails at the end.
         deps.logger.error('tick failed', { tick: k, owner, error: err as Error });
         // What the tick did read still counts: the DB reading keeps the healthy-schedulers metric true.
-        if (err instanceof RecordUnavailableError) reportObservation(err.observation, config, deps.logger, deps.metrics, { tick: k, owner });
+        if (err instanceof RecordUnavailableError) reportObservation(err.observation, { config, logger: deps.logger, metrics: deps.metrics, extra: { tick: k, owner } });
         errors.push(errorMessage(err));
       }
       if (!opts.loop || intervalMs >= LOOP_WINDOW_MS) break;
@@ -99,7 +128,58 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     return { reports, errors };
   };
 
+  /** Errors that fail a scheduled or queued invocation: failed ticks, and ticks whose node commands failed. */
+  const invocationErrors = (reports: readonly TickReport[], errors: readonly string[]): string[] => [
+    ...errors,
+    ...reports
+      .filter((r) => failedCount(r) > 0)
+      .map((r) => `${failedCount(r)} node command(s) failed or were skipped (verdict ${r.plan.verdict}; see the tick line)`),
+  ];
+
+  /** A tick the scheduled invocation queued; dropped when redelivered or later than the next tick's due time. */
+  const handleQueued = async (event: { Records: QueueRecord[] }, ctx: InvocationContext): Promise<Response> => {
+    const now = deps.clock.now();
+    const windowMs = tickWindowSeconds(config.checkIntervalSeconds) * 1000;
+    let due = false;
+    for (const record of event.Records) {
+      const tick = parseQueuedTick(record.body);
+      const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+      const drop = (reason: string) => deps.logger.info('queued tick dropped', { messageId: record.messageId, reason });
+      if (tick === undefined) drop('not a queued tick');
+      else if (receives > 1) drop(`delivery ${receives}: an earlier delivery failed, and ticks are never retried (the next one is already queued)`);
+      else if (now - tick.dueAt > windowMs) drop(`${Math.round((now - tick.dueAt) / 1000)} s late, past the next tick's due time`);
+      else due = true;
+    }
+    if (!due) return { ok: true, action: 'reconcile', ticks: [] };
+    const { reports, errors } = await tickLoop(ctx, { dryRun: false, loop: false });
+    const failures = invocationErrors(reports, errors);
+    // Fails the invocation, so the errors alarm fires; the message goes to the dead-letter queue, not back.
+    if (failures.length > 0) throw new Error(`queued tick failed: ${failures.join('; ')}`);
+    return { ok: true, action: 'reconcile', ticks: reports.map(summarise) };
+  };
+
+  /** The every-minute invocation: queue the minute's other ticks (checks below 60 s), then tick. */
+  const handleScheduled = async (ctx: InvocationContext): Promise<Response> => {
+    const queue = config.checkIntervalSeconds < 60 ? deps.tickQueue : undefined;
+    const errors: string[] = [];
+    if (queue !== undefined) {
+      try {
+        await queue.enqueue(minuteOfTicks(config.checkIntervalSeconds, deps.clock.now(), ctx.awsRequestId));
+      } catch (err) {
+        // This minute degrades to one check; the invocation fails at the end so the errors alarm fires.
+        deps.logger.error('tick queue failed', { error: err as Error });
+        errors.push(`could not queue this minute's ticks: ${errorMessage(err)}`);
+      }
+    }
+    const looped = await tickLoop(ctx, { dryRun: false, loop: queue === undefined, watchDb: true });
+    const failures = invocationErrors(looped.reports, [...errors, ...looped.errors]);
+    // Surface as a Lambda error so the "watchdog errors" alarm fires.
+    if (failures.length > 0) throw new Error(`scheduled invocation failed: ${failures.join('; ')}`);
+    return { ok: true, action: 'reconcile', ticks: looped.reports.map(summarise) };
+  };
+
   const handle = async (event: unknown, ctx: InvocationContext): Promise<Response> => {
+    if (isQueueEvent(event)) return handleQueued(event, ctx);
     let request: ReturnType<typeof parseRequest>;
     try {
       request = parseRequest(event);
@@ -111,14 +191,9 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
       throw err;
     }
 
-    if (request.action === 'scheduled' || request.action === 'reconcile') {
-      const scheduled = request.action === 'scheduled';
-      const dryRun = request.action === 'reconcile' && request.dryRun === true;
-      const { reports, errors } = await tickLoop(ctx, { dryRun, loop: scheduled });
-      if (scheduled && errors.length > 0) {
-        // Surface as a Lambda error so the "watchdog errors" alarm fires.
-        throw new Error(`${errors.length} tick(s) failed: ${errors.join('; ')}`);
-      }
+    if (request.action === 'scheduled') return handleScheduled(ctx);
+    if (request.action === 'reconcile') {
+      const { reports, errors } = await tickLoop(ctx, { dryRun: request.dryRun === true, loop: false });
       if (errors.length > 0) return { ok: false, error: { code: 'Internal', message: errors.join('; ') } };
       return { ok: true, action: 'reconcile', ticks: reports.map(summarise) };
     }
@@ -129,7 +204,7 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
       deps.logger.info('manual action', { action: request.action, caller, ...('reason' in request ? { reason: request.reason } : {}) });
       if (result.kind === 'status') return { ok: true, action: 'status', status: result.status };
       if (result.kind === 'history') return { ok: true, action: 'history', history: result.history };
-      reportTick(result.report, config, deps.logger, deps.metrics, { manual: request.action, caller });
+      reportTick(result.report, { config, logger: deps.logger, metrics: deps.metrics, extra: { manual: request.action, caller } });
       return { ok: true, action: request.action, result: summarise(result.report), status: result.status };
     } catch (err) {
       if (err instanceof RefusedError) {
@@ -144,5 +219,7 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
   return { handle };
 };
 
-export { createApp, worstCaseTickSeconds };
-export type { AppDeps, InvocationContext, Response };
+/** Kept here for the local runner, which sizes its Lambda context with it. */
+export { worstCaseTickSeconds } from '../core/limits.js';
+export { createApp, isQueueEvent };
+export type { AppDeps, InvocationContext, QueueRecord, Response };

@@ -70,6 +70,8 @@ const appConfigSchema = z
     cluster: z.record(z.string(), z.unknown()),
     database: databaseSchema,
     vpc: vpcSchema.optional(),
+    /** Without `vpc`: confirms the metadata DB is reached over the internet (TLS). */
+    publicDatabase: z.boolean().optional(),
     unitName: z.string().optional(),
     nodeTagKey: z.string().optional(),
     nodeTagValue: z.string().optional(),
@@ -83,7 +85,6 @@ const appConfigSchema = z
     scheduleEnabled: z.boolean().optional(),
     alarmEmail: z.string().optional(),
     schedulerDownMinutes: z.number().optional(),
-    dbUnreachableMinutes: z.number().optional(),
     notRunningMinutes: z.number().optional(),
     dashboard: z.boolean().optional(),
     dashboardName: z.string().optional(),

@@ -8,14 +8,20 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { ClusterConfig } from '../../functions/core/config.js';
-import { METRIC, METRIC_NAMESPACE } from '../../functions/runtime/telemetry.js';
+import { DIMENSION, METRIC, METRIC_NAMESPACE } from '../../functions/core/limits.js';
 
 /**
- * Alarms, SNS topic and dashboard (SPEC §8), with plain CloudWatch constructs. Metric names and the
- * namespace come from the function's telemetry module, so the alarms cannot drift from what it emits.
- * Per-node heartbeat age is not a metric (each custom metric costs money): the dashboard reads it from
- * the function's `heartbeat` log lines with Logs Insights, and active node / epoch changes and actions
- * from its `tick` lines.
+ * Alarms, SNS topic and dashboard (docs/design.md#what-a-tick-reports), with plain CloudWatch constructs.
+ * Metric names come from functions/core/limits.ts, which the function's telemetry uses too, so alarms
+ * cannot drift from what it emits.
+ *
+ * Cost shapes the design (docs/deploy.md#monthly-cost): the function emits a custom metric only when it
+ * has something non-zero to report, so a healthy cluster pays for none; every alarm reads one metric
+ * (an alarm is billed per metric it reads) and treats missing data as all-clear, except "watchdog not
+ * running", which reads Lambda's free Invocations metric. Alarms read the cluster-level series, so a
+ * cluster's alarm bill does not grow with its components; the per-component series (Component
+ * dimension) and the log lines say which component. The dashboard's time series come from the
+ * function's `tick` and `heartbeat` log lines through Logs Insights, not from metrics.
  */
 
 interface WatchdogMonitoringProps {
@@ -26,19 +32,17 @@ interface WatchdogMonitoringProps {
   readonly topic?: sns.ITopic;
   readonly email?: string;
   readonly schedulerDownMinutes: number;
-  readonly dbUnreachableMinutes: number;
   readonly notRunningMinutes: number;
   readonly dashboard: boolean;
   readonly dashboardName: string;
 }
 
-/** The alarms, by name. */
+/** The alarms, by name (the README's alarm runbook has a row for each). */
 interface WatchdogAlarms {
   readonly schedulerDown: cloudwatch.Alarm;
   readonly failoverHappened: cloudwatch.Alarm;
-  readonly failoverSuppressed: cloudwatch.Alarm;
-  readonly noCandidate: cloudwatch.Alarm;
-  readonly dbUnreachable: cloudwatch.Alarm;
+  /** Failover suppressed, or no candidate node: no healthy scheduler, and the watchdog will not start one. */
+  readonly recoveryBlocked: cloudwatch.Alarm;
   readonly watchdogErrors: cloudwatch.Alarm;
   readonly watchdogNotRunning: cloudwatch.Alarm;
 }
@@ -47,7 +51,20 @@ const MINUTE = Duration.minutes(1);
 
 /** Logs Insights queries on the function's JSON log lines (Powertools Logger: the text is `message`). */
 const QUERIES = {
-  heartbeatAge: ['filter message = "heartbeat"', 'stats max(ageSeconds) as ageSeconds by bin(1m), nodeId'],
+  healthy: [
+    'filter message = "tick"',
+    'stats min(components.scheduler.healthy) as minHealthy, max(components.scheduler.healthy) as maxHealthy, max(components.scheduler.desired) as desired by bin(1m)',
+  ],
+  newestAge: [
+    'filter message = "tick" and ispresent(newestHeartbeatAgeSeconds)',
+    'stats max(newestHeartbeatAgeSeconds) as newestHeartbeatAgeSeconds by bin(1m)',
+  ],
+  verdicts: ['filter message = "tick"', 'stats count(*) as ticks by bin(1m), verdict'],
+  /** One series per node, named by its id, from the `nodes` array of the tick line (configuration order). */
+  heartbeatAge: (nodes: readonly { readonly id: string }[]): string[] => [
+    'filter message = "tick"',
+    `stats ${nodes.map((n, i) => `max(nodes.${i}.ageSeconds) as \`${n.id}\``).join(', ')} by bin(1m)`,
+  ],
   epochChanges: [
     'filter message = "tick"',
     'stats min(@timestamp) as since, max(@timestamp) as lastSeen, count(*) as ticks by epoch, activeNodes.0',
@@ -95,7 +112,7 @@ class WatchdogMonitoring extends Construct {
     if (props.email !== undefined) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
 
     const custom = (metricName: string, statistic: string, period: Duration = MINUTE): cloudwatch.Metric =>
-      new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { ClusterName: cluster.clusterName }, statistic, period });
+      new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, dimensionsMap: { [DIMENSION.cluster]: cluster.clusterName }, statistic, period });
 
     const desired = cluster.mode === 'multi' ? cluster.desiredSchedulers : 1;
     const notify = new actions.SnsAction(this.topic);
@@ -107,76 +124,46 @@ class WatchdogMonitoring extends Construct {
       return a;
     };
     const label = `Airflow cluster ${cluster.clusterName}`;
-
-    const healthy = custom(METRIC.healthy, cloudwatch.Stats.MAXIMUM);
-    const dbReachable = custom(METRIC.dbReachable, cloudwatch.Stats.MAXIMUM);
     const errors = fn.metricErrors({ period: MINUTE, statistic: cloudwatch.Stats.SUM });
     const throttles = fn.metricThrottles({ period: MINUTE, statistic: cloudwatch.Stats.SUM });
-    const failed = custom(METRIC.failedActions, cloudwatch.Stats.SUM);
+    // Incident-only metrics: no data is all-clear, since a tick with nothing to report writes nothing.
+    const whileReported = { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, threshold: 1 } as const;
+    const atLeast = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD;
 
     this.alarms = {
       schedulerDown: alarm('SchedulerDownAlarm', {
-        alarmDescription: `${label}: fewer than ${desired} healthy scheduler(s) for ${props.schedulerDownMinutes} consecutive minute(s), or no data (the watchdog did not report, or the metadata DB was unreachable). The watchdog normally recovers within staleAfterSeconds + one check + the start time; see the dashboard and the function's 'tick' log lines.`,
-        metric: healthy,
-        threshold: desired,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        alarmDescription: `${label}: for ${props.schedulerDownMinutes} consecutive minute(s) the watchdog saw fewer healthy schedulers than desired (${desired}), or could not see them because the metadata DB was unreachable. The watchdog normally recovers within staleAfterSeconds + one check + the start time, so this means recovery failed. If airflow-watchdog status says unknown, the DB is unreachable: the watchdog does nothing meanwhile by design, and a failover would not help.`,
+        metric: custom(METRIC.componentsDown, cloudwatch.Stats.MAXIMUM),
+        ...whileReported,
+        comparisonOperator: atLeast,
         evaluationPeriods: props.schedulerDownMinutes,
         datapointsToAlarm: props.schedulerDownMinutes,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         okAction: true,
       }),
       failoverHappened: alarm('FailoverAlarm', {
-        alarmDescription: `${label}: the watchdog failed the scheduler over to another node. The tick log line carries the reason.`,
+        alarmDescription: `${label}: the watchdog failed the scheduler over to another node. The record's history and the tick log line carry the reason.`,
         metric: custom(METRIC.failovers, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        ...whileReported,
+        comparisonOperator: atLeast,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      failoverSuppressed: alarm('FailoverSuppressedAlarm', {
-        alarmDescription: `${label}: automatic failover is suppressed (more than maxFailoversPerHour = ${cluster.maxFailoversPerHour} in the last hour). The scheduler may be down; fix the cause, then fail over by hand if needed.`,
-        metric: custom(METRIC.suppressed, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      recoveryBlocked: alarm('RecoveryBlockedAlarm', {
+        alarmDescription: `${label}: no scheduler is healthy and the watchdog will not start one: automatic failover is suppressed (more than maxFailoversPerHour = ${cluster.maxFailoversPerHour} in the last hour), or no node can take it (every node offline in SSM or banned). airflow-watchdog status shows which; fix the cause, then fail over by hand if needed.`,
+        metric: custom(METRIC.recoveryBlocked, cloudwatch.Stats.MAXIMUM),
+        ...whileReported,
+        comparisonOperator: atLeast,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        okAction: true,
-      }),
-      noCandidate: alarm('NoCandidateAlarm', {
-        alarmDescription: `${label}: no node can take the scheduler (every node is offline in SSM, banned after repeated failed starts, or already tried).`,
-        metric: custom(METRIC.noCandidate, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        okAction: true,
-      }),
-      dbUnreachable: alarm('DbUnreachableAlarm', {
-        alarmDescription: `${label}: the watchdog could not reach the Airflow metadata DB for ${props.dbUnreachableMinutes} consecutive minute(s). It takes no action while the DB is unreachable (never fails over because of a DB outage).`,
-        metric: dbReachable,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: props.dbUnreachableMinutes,
-        datapointsToAlarm: props.dbUnreachableMinutes,
-        // Absence of data is "watchdog not running", a separate alarm.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         okAction: true,
       }),
       watchdogErrors: alarm('WatchdogErrorsAlarm', {
-        alarmDescription: `${label}: the watchdog function failed (Lambda errors or throttles) or a node command failed (FailedActions). See the function's log group.`,
-        metric: new cloudwatch.MathExpression({
-          expression: 'FILL(errors, 0) + FILL(throttles, 0) + FILL(failed, 0)',
-          usingMetrics: { errors, throttles, failed },
-          label: 'errors + throttles + failed actions',
-          period: MINUTE,
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription: `${label}: a watchdog invocation failed: a tick failed, could not queue the minute's ticks, or ran a node command that failed (scheduled and queued ticks fail their invocation then). See the ERROR lines and the tick line in the function's log group.`,
+        metric: errors,
+        ...whileReported,
+        comparisonOperator: atLeast,
         evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
       watchdogNotRunning: alarm('WatchdogNotRunningAlarm', {
-        alarmDescription: `${label}: the watchdog function was not invoked for ${props.notRunningMinutes} minute(s) (schedule disabled or deleted, or the function cannot be invoked). Nothing watches the scheduler meanwhile.`,
+        alarmDescription: `${label}: the watchdog function was not invoked for ${props.notRunningMinutes} minute(s) (schedule disabled or deleted, the function cannot be invoked, or every invocation is throttled). Nothing watches the scheduler meanwhile.`,
         metric: fn.metricInvocations({ period: Duration.minutes(props.notRunningMinutes), statistic: cloudwatch.Stats.SUM }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -188,8 +175,10 @@ class WatchdogMonitoring extends Construct {
 
     if (props.dashboard) {
       const logGroupNames = [props.logGroup.logGroupName];
-      const actionMetrics = [METRIC.failovers, METRIC.restarts, METRIC.duplicateStops, METRIC.failedActions, METRIC.suppressed, METRIC.noCandidate].map(
-        (name) => custom(name, cloudwatch.Stats.SUM).with({ label: name }),
+      const logLine = (title: string, queryLines: readonly string[], width: number, view = cloudwatch.LogQueryVisualizationType.LINE) =>
+        new cloudwatch.LogQueryWidget({ title, logGroupNames, queryLines: [...queryLines], view, width, height: 6 });
+      const incidents = [METRIC.componentsDown, METRIC.failovers, METRIC.recoveryBlocked, METRIC.dbUnreachable].map((name) =>
+        custom(name, cloudwatch.Stats.MAXIMUM).with({ label: name }),
       );
       this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
         dashboardName: props.dashboardName,
@@ -197,58 +186,23 @@ class WatchdogMonitoring extends Construct {
         widgets: [
           [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24, height: 3 })],
           [
-            new cloudwatch.GraphWidget({
-              title: 'Healthy schedulers',
-              left: [
-                healthy.with({ label: 'healthy (max per minute)' }),
-                custom(METRIC.healthy, cloudwatch.Stats.MINIMUM).with({ label: 'healthy (min per minute)' }),
-              ],
-              leftAnnotations: [{ value: desired, label: 'desired', color: cloudwatch.Color.GREEN }],
-              leftYAxis: { min: 0 },
-              width: 8,
-            }),
-            new cloudwatch.GraphWidget({
-              title: 'Newest heartbeat age (s)',
-              left: [custom(METRIC.newestAge, cloudwatch.Stats.MAXIMUM).with({ label: 'newest heartbeat age' })],
-              leftAnnotations: [{ value: cluster.staleAfterSeconds, label: 'staleAfterSeconds', color: cloudwatch.Color.RED }],
-              leftYAxis: { min: 0 },
-              width: 8,
-            }),
-            new cloudwatch.GraphWidget({
-              title: 'Metadata DB reachable',
-              left: [custom(METRIC.dbReachable, cloudwatch.Stats.MINIMUM).with({ label: 'reachable (min per minute)' })],
-              leftYAxis: { min: 0, max: 1 },
-              width: 8,
-            }),
+            logLine(`Healthy schedulers (desired ${desired})`, QUERIES.healthy, 8),
+            logLine(`Newest heartbeat age (s; stale after ${cluster.staleAfterSeconds})`, QUERIES.newestAge, 8),
+            logLine('Ticks by verdict (unknown: metadata DB unreachable)', QUERIES.verdicts, 8, cloudwatch.LogQueryVisualizationType.STACKEDAREA),
           ],
           [
-            new cloudwatch.LogQueryWidget({
-              title: 'Heartbeat age per node (s)',
-              logGroupNames,
-              queryLines: [...QUERIES.heartbeatAge],
-              view: cloudwatch.LogQueryVisualizationType.LINE,
-              width: 12,
-              height: 6,
-            }),
-            new cloudwatch.LogQueryWidget({
-              title: 'Active node and epoch changes',
-              logGroupNames,
-              queryLines: [...QUERIES.epochChanges],
-              view: cloudwatch.LogQueryVisualizationType.TABLE,
-              width: 12,
-              height: 6,
-            }),
+            logLine('Heartbeat age per node (s)', QUERIES.heartbeatAge(cluster.nodes), 12),
+            logLine('Active node and epoch changes', QUERIES.epochChanges, 12, cloudwatch.LogQueryVisualizationType.TABLE),
           ],
           [
-            new cloudwatch.GraphWidget({ title: 'Actions per minute', left: actionMetrics, stacked: true, view: cloudwatch.GraphWidgetView.BAR, width: 8 }),
-            new cloudwatch.LogQueryWidget({
-              title: 'Recent actions and manual requests',
-              logGroupNames,
-              queryLines: [...QUERIES.actions],
-              view: cloudwatch.LogQueryVisualizationType.TABLE,
-              width: 16,
-              height: 6,
+            new cloudwatch.GraphWidget({
+              title: 'Incidents (metrics exist only while one lasts)',
+              left: incidents,
+              leftYAxis: { min: 0 },
+              view: cloudwatch.GraphWidgetView.BAR,
+              width: 8,
             }),
+            logLine('Recent actions and manual requests', QUERIES.actions, 16, cloudwatch.LogQueryVisualizationType.TABLE),
           ],
           [
             new cloudwatch.GraphWidget({

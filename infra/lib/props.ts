@@ -84,8 +84,9 @@ interface WatchdogClusterProps {
    */
   readonly components?: ClusterConfigInput['components'];
   /**
-   * 60 = one tick per scheduled invocation; 10, 12, 15, 20 or 30 = ticks looped inside one invocation
-   * per minute (the schedule itself cannot fire more often than once a minute).
+   * 60 = one tick per scheduled invocation. 10, 12, 15, 20 or 30: the scheduled invocation also queues
+   * the minute's other ticks as delayed SQS messages, each of which invokes the function for one tick
+   * (no invocation runs longer than one tick; see docs/deploy.md#checks-every-10-to-30-s).
    * @default 60
    */
   readonly checkIntervalSeconds?: number;
@@ -220,14 +221,15 @@ interface AirflowSchedulerWatchdogProps {
   /**
    * Reserved concurrency of the function; at least 2. Correctness is carried by the DynamoDB lease and
    * epoch, not by concurrency: this only bounds cost and pile-up. It must exceed 1 so a manual
-   * invocation (status, failover, pause) is not throttled while a long looped scheduled invocation
-   * runs; with the async settings (event age 60 s, no retries) scheduled events never queue up.
+   * invocation (status, failover, pause) and the next ticks are not throttled while a tick runs node
+   * commands; with the async settings (event age 60 s, no retries) scheduled events never queue up.
    * @default 3
    */
   readonly reservedConcurrentExecutions?: number;
   /**
-   * Function memory.
-   * @default - 256 MiB when `checkIntervalSeconds` is 60; 192 MiB when ticks are looped (see sizing.ts)
+   * Function memory. Ticks wait on the network far more than they compute, and Lambda bills per
+   * MiB-second; more memory buys CPU for faster cold starts.
+   * @default 128
    */
   readonly memorySizeMiB?: number;
   /**
@@ -250,11 +252,20 @@ interface AirflowSchedulerWatchdogProps {
 
   /**
    * Run the function in this VPC, e.g. to reach a private metadata DB. The function then needs a route
-   * to DynamoDB and SSM: a NAT gateway, or VPC endpoints (`createVpcEndpoints`). Use
-   * `ec2.Vpc.fromVpcAttributes` (no lookup) to keep `cdk synth` offline.
-   * @default - the function runs outside any VPC and reaches the DB over its public endpoint (TLS)
+   * to DynamoDB and SSM (and SQS below 60 s checks): a NAT gateway, or VPC endpoints
+   * (`createVpcEndpoints`). Use `ec2.Vpc.fromVpcAttributes` (no lookup) to keep `cdk synth` offline.
+   * Required unless `publicDatabase` is true.
+   * @default - none: give a VPC, or set `publicDatabase: true`
    */
   readonly vpc?: ec2.IVpc;
+  /**
+   * Confirms that the function runs outside any VPC and reaches the metadata DB over the internet. Lambda
+   * has no fixed egress address, so the DB must then accept TLS connections from anywhere (TLS stays on;
+   * `database.tls: false` is refused). Without `vpc`, the construct refuses to synthesize unless this is
+   * true, so a private DB is never silently unreachable and a public one never silently exposed.
+   * @default false
+   */
+  readonly publicDatabase?: boolean;
   /**
    * Subnets of the function in `vpc`.
    * @default - the VPC's private subnets
@@ -262,7 +273,7 @@ interface AirflowSchedulerWatchdogProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
    * Security groups of the function in `vpc`.
-   * @default - one new security group allowing all outbound traffic (DB port and HTTPS to endpoints)
+   * @default - one new security group whose only outbound rules are TCP to the DB port and HTTPS (443, the AWS APIs)
    */
   readonly securityGroups?: ec2.ISecurityGroup[];
   /**
@@ -273,8 +284,8 @@ interface AirflowSchedulerWatchdogProps {
   readonly databaseSecurityGroup?: ec2.ISecurityGroup;
   /**
    * Create the VPC endpoints the function needs in `vpc`: a DynamoDB gateway endpoint (free) and an
-   * SSM interface endpoint (plus a Secrets Manager one when `passwordSecret` is used), each interface
-   * endpoint ≈ $7.30 per AZ per month (us-east-1). Leave it false when the VPC has a NAT gateway or
+   * SSM interface endpoint (plus a Secrets Manager one when `passwordSecret` is used, and an SQS one
+   * below 60 s checks), each interface endpoint ≈ $7.30 per AZ per month (us-east-1). Leave it false when the VPC has a NAT gateway or
    * these endpoints already: an interface endpoint with private DNS is VPC-wide, and a second one for
    * the same service fails to deploy. See docs/deploy.md for the cost table.
    * @default false
@@ -303,16 +314,12 @@ interface AirflowSchedulerWatchdogProps {
    */
   readonly alarmEmail?: string;
   /**
-   * "Scheduler down" fires after this many consecutive minutes with fewer healthy schedulers than
-   * desired (or no data). Recovery normally takes `staleAfterSeconds` + one check + the start time.
+   * "Scheduler down" fires after this many consecutive minutes in which the watchdog saw fewer healthy
+   * schedulers than desired, or could not see them because the metadata DB was unreachable. Recovery
+   * normally takes `staleAfterSeconds` + one check + the start time.
    * @default 3
    */
   readonly schedulerDownMinutes?: number;
-  /**
-   * "DB unreachable" fires after this many consecutive minutes in which no tick reached the DB.
-   * @default 5
-   */
-  readonly dbUnreachableMinutes?: number;
   /**
    * "Watchdog not running" fires when the function was not invoked for this many minutes.
    * @default 5

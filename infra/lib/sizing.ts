@@ -1,54 +1,42 @@
 import type { WatchdogSettings } from '../../functions/core/config.js';
-import { worstCaseTickSeconds } from '../../functions/runtime/app.js';
+import { type TickBudgetTerm, tickBudget, worstCaseTickSeconds } from '../../functions/core/limits.js';
 
 /**
- * Function timeout and memory, derived from the cluster settings (pure, unit-tested).
+ * Function timeout and memory, derived from the settings (pure, unit-tested).
  *
- * A tick is: the DB observation (connect + query timeouts), then at most three sequential SSM commands
- * (fence stop, clear-stale stop, start), each bounded by `commandTimeoutSeconds`, plus DynamoDB writes
- * (5 s). That is `worstCaseTickSeconds` of the function itself, so the function's loop and the timeout
- * use one formula. With `checkIntervalSeconds` < 60 a scheduled invocation loops ticks over one minute;
- * its last tick starts at most `60 − checkIntervalSeconds` after the first.
+ * Every invocation runs one tick: the every-minute schedule's, a queued one (checks below 60 s, see
+ * docs/deploy.md#checks-every-10-to-30-s), or a manual one. So the timeout is one worst-case tick
+ * (`worstCaseTickSeconds` in functions/core/limits.ts, term by term) plus a runtime margin:
  *
- *   timeout = (checkIntervalSeconds < 60 ? 60 − checkIntervalSeconds : 0)
- *           + connectTimeoutSeconds + queryTimeoutSeconds + 3 × commandTimeoutSeconds + 5
- *           + 10 (runtime margin)
+ *   timeout = 55 (DB watch) + observe + evidence + 3 × commandTimeoutSeconds + 5 + 10
  *
- * Defaults (60 s checks, 5 s + 5 s DB timeouts, 60 s commands): 0 + 195 + 10 = 205 s. A normal tick takes
- * well under a second; only an invocation that runs commands comes near the bound, and duration is billed
- * as used, so a generous timeout costs nothing.
+ * Defaults (5 s + 5 s DB timeouts, 5 s heartbeat, 60 s commands): 273.25 + 10 → 284 s. A normal tick takes well under a
+ * second; only a tick that runs node commands comes near the bound, and duration is billed as used.
  */
 
 const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 const RUNTIME_MARGIN_SECONDS = 10;
-const LOOP_WINDOW_SECONDS = 60;
-
-/** Seconds between the first and the last tick of one scheduled invocation. */
-const loopSeconds = (checkIntervalSeconds: number): number => (checkIntervalSeconds < LOOP_WINDOW_SECONDS ? LOOP_WINDOW_SECONDS - checkIntervalSeconds : 0);
 
 interface TimeoutBreakdown {
-  readonly loopSeconds: number;
+  /** The worst-case tick, term by term. */
+  readonly terms: readonly TickBudgetTerm[];
   readonly tickSeconds: number;
   readonly marginSeconds: number;
   readonly timeoutSeconds: number;
 }
 
 const functionTimeout = (settings: WatchdogSettings): TimeoutBreakdown => {
-  const loop = loopSeconds(settings.cluster.checkIntervalSeconds);
   const tick = worstCaseTickSeconds(settings);
-  return { loopSeconds: loop, tickSeconds: tick, marginSeconds: RUNTIME_MARGIN_SECONDS, timeoutSeconds: Math.ceil(loop + tick + RUNTIME_MARGIN_SECONDS) };
+  return { terms: tickBudget(settings), tickSeconds: tick, marginSeconds: RUNTIME_MARGIN_SECONDS, timeoutSeconds: Math.ceil(tick + RUNTIME_MARGIN_SECONDS) };
 };
 
 /**
- * Memory: 256 MiB when each invocation runs one tick (checkIntervalSeconds = 60): more memory buys CPU
- * for a faster cold start and TLS handshake, and the invocation is short. 192 MiB when ticks are looped:
- * the function mostly sleeps between ticks and idle time is billed per MiB-second, while the bundle's
- * resident size after import (≈ 85 MB with source maps, `npm run bench:bundle`) leaves 128 MiB too
- * little headroom for DB and SDK connections.
+ * Memory: 128 MiB, Lambda's smallest. A tick waits on the network (DB, DynamoDB, SSM) far more than it
+ * computes, and Lambda bills per MiB-second; the code's resident size after import is about 65 MB
+ * (`npm run bench:bundle`), which leaves room for connections. Raise it with `memorySizeMiB` for faster
+ * cold starts (CPU grows with memory).
  */
-const ONE_TICK_MEMORY_MIB = 256;
-const LOOPED_MEMORY_MIB = 192;
-const functionMemoryMiB = (checkIntervalSeconds: number): number => (checkIntervalSeconds < LOOP_WINDOW_SECONDS ? LOOPED_MEMORY_MIB : ONE_TICK_MEMORY_MIB);
+const FUNCTION_MEMORY_MIB = 128;
 
 export type { TimeoutBreakdown };
-export { functionMemoryMiB, functionTimeout, LAMBDA_MAX_TIMEOUT_SECONDS, LOOPED_MEMORY_MIB, loopSeconds, ONE_TICK_MEMORY_MIB, RUNTIME_MARGIN_SECONDS };
+export { FUNCTION_MEMORY_MIB, functionTimeout, LAMBDA_MAX_TIMEOUT_SECONDS, RUNTIME_MARGIN_SECONDS };

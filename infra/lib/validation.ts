@@ -2,8 +2,9 @@ import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { type ClusterConfig, parseClusterConfig, parseSettings, showValue, type WatchdogSettings } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
+import { describeTickBudget } from '../../functions/core/limits.js';
 import type { AirflowSchedulerWatchdogProps, WatchdogDatabaseProps } from './props.js';
-import { functionMemoryMiB, functionTimeout, LAMBDA_MAX_TIMEOUT_SECONDS, type TimeoutBreakdown } from './sizing.js';
+import { FUNCTION_MEMORY_MIB, functionTimeout, LAMBDA_MAX_TIMEOUT_SECONDS, type TimeoutBreakdown } from './sizing.js';
 
 /**
  * Synth-time validation of the construct's props. The cluster part goes through the function's own
@@ -125,7 +126,7 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
   const rc = p.reservedConcurrentExecutions;
   if (rc !== undefined && !(isInt(rc) && rc >= 2 && rc <= 1000)) {
     problems.push(
-      `reservedConcurrentExecutions: must be an integer from 2 to 1000; 1 would let a long looped scheduled invocation throttle manual ones (got ${show(rc)})`,
+      `reservedConcurrentExecutions: must be an integer from 2 to 1000; 1 would let a tick that runs node commands throttle manual invocations and the next ticks (got ${show(rc)})`,
     );
   }
   const mem = p.memorySizeMiB;
@@ -133,6 +134,21 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
     problems.push(`memorySizeMiB: must be an integer from ${LAMBDA_MIN_MEMORY_MIB} to ${LAMBDA_MAX_MEMORY_MIB} (got ${show(mem)})`);
   }
 
+  if (p.vpc === undefined && p.publicDatabase !== true) {
+    problems.push(
+      `vpc: required unless publicDatabase is true: without a VPC the function reaches the metadata DB over the internet, from addresses Lambda does not fix, so the DB must accept TLS connections from anywhere; give vpc (and its subnets) for a private DB, or set publicDatabase: true to confirm the DB is meant to be reached that way (got ${p.publicDatabase === undefined ? 'neither' : `publicDatabase ${show(p.publicDatabase)}`})`,
+    );
+  }
+  if (p.vpc !== undefined && p.publicDatabase === true) {
+    problems.push('publicDatabase: only meaningful without vpc; in a VPC the function reaches the DB over the VPC (got publicDatabase true with vpc)');
+  }
+  if (p.vpc === undefined && p.publicDatabase === true && isObject(p.database) && p.database.tls === false) {
+    problems.push(
+      'database.tls: must stay on when the DB is reached over the internet (publicDatabase true); the password would cross it in clear text (got false)',
+    );
+  }
+  if (p.publicDatabase !== undefined && typeof p.publicDatabase !== 'boolean')
+    problems.push(`publicDatabase: must be a boolean (got ${show(p.publicDatabase)})`);
   if (p.vpc === undefined) {
     for (const k of ['vpcSubnets', 'securityGroups', 'databaseSecurityGroup'] as const) {
       if (p[k] !== undefined) problems.push(`${k}: only meaningful with vpc (got ${k} without vpc)`);
@@ -146,14 +162,15 @@ const constructProblems = (props: AirflowSchedulerWatchdogProps): string[] => {
 
   const email = p.alarmEmail;
   if (email !== undefined && !Token.isUnresolved(email) && !matches(EMAIL, email)) problems.push(`alarmEmail: must be an e-mail address (got ${show(email)})`);
-  for (const k of ['schedulerDownMinutes', 'dbUnreachableMinutes', 'notRunningMinutes'] as const) {
+  for (const k of ['schedulerDownMinutes', 'notRunningMinutes'] as const) {
     const v = p[k];
     if (v !== undefined && !(isInt(v) && v >= 1 && v <= 1440)) problems.push(`${k}: must be a whole number of minutes from 1 to 1440 (got ${show(v)})`);
   }
   if (p.dashboardName !== undefined) {
     if (p.dashboard === false)
       problems.push(`dashboardName: only meaningful when the dashboard is created (got ${show(p.dashboardName)} with dashboard false)`);
-    else if (!matches(DASHBOARD_NAME, p.dashboardName)) problems.push(`dashboardName: must be 1–255 characters of A–Z a–z 0–9 _ - (got ${show(p.dashboardName)})`);
+    else if (!matches(DASHBOARD_NAME, p.dashboardName))
+      problems.push(`dashboardName: must be 1–255 characters of A–Z a–z 0–9 _ - (got ${show(p.dashboardName)})`);
   }
   return problems;
 };
@@ -200,7 +217,11 @@ const dbInput = (db: WatchdogDatabaseProps): Record<string, unknown> => {
 };
 
 /** The prop behind each of the function's `db` settings whose name differs. */
-const DB_PROP_OF_SETTING: Readonly<Record<string, string>> = { database: 'databaseName', passwordParameterName: 'passwordParameter', passwordSecretId: 'passwordSecret' };
+const DB_PROP_OF_SETTING: Readonly<Record<string, string>> = {
+  database: 'databaseName',
+  passwordParameterName: 'passwordParameter',
+  passwordSecretId: 'passwordSecret',
+};
 
 const PLACEHOLDER_STRING = 'token_placeholder';
 const defaultPort = (dialect: unknown): number => (dialect === 'mysql' ? 3306 : 5432);
@@ -263,7 +284,7 @@ const resolveConfig = (props: AirflowSchedulerWatchdogProps): ResolvedConfig => 
   const timeout = functionTimeout(checkedSettings);
   if (timeout.timeoutSeconds > LAMBDA_MAX_TIMEOUT_SECONDS) {
     throw new ConfigError(
-      `invalid AirflowSchedulerWatchdog props: cluster.commandTimeoutSeconds: a worst-case invocation (${timeout.loopSeconds} s of looped ticks + ${timeout.tickSeconds} s for a tick with 3 commands + ${timeout.marginSeconds} s) needs a ${timeout.timeoutSeconds} s timeout, above Lambda's ${LAMBDA_MAX_TIMEOUT_SECONDS} s; lower commandTimeoutSeconds or the DB timeouts (got commandTimeoutSeconds ${checkedSettings.cluster.commandTimeoutSeconds})`,
+      `invalid AirflowSchedulerWatchdog props: cluster.commandTimeoutSeconds: a worst-case tick (${describeTickBudget(checkedSettings)}) plus ${timeout.marginSeconds} s needs a ${timeout.timeoutSeconds} s timeout, above Lambda's ${LAMBDA_MAX_TIMEOUT_SECONDS} s; lower commandTimeoutSeconds or the DB timeouts (got commandTimeoutSeconds ${checkedSettings.cluster.commandTimeoutSeconds})`,
     );
   }
 
@@ -298,7 +319,7 @@ const resolveConfig = (props: AirflowSchedulerWatchdogProps): ResolvedConfig => 
     cluster: checkedSettings.cluster,
     settingsFor,
     timeout,
-    memorySizeMiB: props.memorySizeMiB ?? functionMemoryMiB(checkedSettings.cluster.checkIntervalSeconds),
+    memorySizeMiB: props.memorySizeMiB ?? FUNCTION_MEMORY_MIB,
     reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 3,
     dbPort: props.database.port ?? defaultPort(props.database.dialect),
   };

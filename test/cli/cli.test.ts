@@ -226,6 +226,14 @@ describe('CLI: against a local Lambda endpoint', () => {
       expect(h.received.at(-1)).toEqual({ action: 'history', limit: 1 });
     });
 
+    it('pause --component sends the component (an alias as the CLI prints it) and the function refuses one that is not configured', async () => {
+      const res = await runCli(['pause', '--component', 'dag-processor', '--reason', 'DAG folder move', '--caller', 'ops', ...ep]);
+      expect(h.received.at(-1)).toEqual({ action: 'pause', component: 'dagProcessor', reason: 'DAG folder move', caller: 'ops' });
+      // This hosted watchdog supervises only the scheduler.
+      expect(res.code).toBe(EXIT.refused);
+      expect(res.stderr).toContain('dagProcessor is not configured');
+    });
+
     it('reconcile --dry-run shows the plan and neither writes nor acts', async () => {
       const res = await runCli(['reconcile', '--dry-run', ...ep]);
       expect(res.code).toBe(EXIT.ok);
@@ -248,6 +256,8 @@ describe('CLI: against a local Lambda endpoint', () => {
       [['status', 'extra'], 'unexpected argument "extra"'],
       [['status', '--function', 'a', '--stack', 'b'], 'give either --function or --stack'],
       [['status', '--endpoint', 'not a url'], '--endpoint must be a URL'],
+      [['pause', '--reason', 'x', '--component', 'webserver'], '--component must be one of scheduler, dagProcessor, triggerer (got "webserver")'],
+      [['status', '--component', 'triggerer'], 'option --component does not apply to status'],
     ])('%j', async (argv, message) => {
       const res = await runCli([...argv, ...(argv.includes('--endpoint') ? [] : ep)]);
       expect(res.code).toBe(EXIT.usage);
@@ -266,7 +276,7 @@ describe('CLI: against a local Lambda endpoint', () => {
       expect(res.code).toBe(EXIT.ok);
       expect(res.stdout).toContain('Exit codes:');
       const sub = await runCli(['help', 'failover']);
-      expect(sub.stdout.split('\n')[0]).toBe('airflow-watchdog failover --reason TEXT [--to NODE] [--force] [target]');
+      expect(sub.stdout.split('\n')[0]).toBe('airflow-watchdog failover --reason TEXT [--component NAME] [--to NODE] [--force] [target]');
     });
   });
 

@@ -238,3 +238,49 @@ describe('CLI: human renderer', () => {
     );
   });
 });
+
+describe('status of an Airflow 3 control plane', () => {
+  const components: StatusView = {
+    ...healthy,
+    verdict: 'recovering',
+    components: [
+      { name: 'scheduler', noun: 'scheduler', unit: 'airflow-scheduler', mode: 'single', verdict: 'healthy', epoch: 7, nodes: healthy.nodes },
+      {
+        name: 'dagProcessor',
+        noun: 'dag-processor',
+        unit: 'airflow-dag-processor',
+        mode: 'single',
+        verdict: 'recovering',
+        epoch: 3,
+        nodes: [node({ ...A, heartbeatAgeSeconds: 70, jobId: 501, role: 'active' }), node({ ...B }), node({ ...C, reachability: 'ConnectionLost' })],
+      },
+      {
+        name: 'triggerer',
+        noun: 'triggerer',
+        unit: 'airflow-triggerer',
+        mode: 'multi',
+        desired: 2,
+        verdict: 'paused',
+        epoch: 2,
+        paused: { reason: 'triggerer upgrade', since: at(600), by: 'ops' },
+        nodes: [node({ ...A, heartbeatAgeSeconds: 4, jobId: 601, healthy: true, role: 'active' }), node({ ...B, heartbeatAgeSeconds: 5, jobId: 602, healthy: true, role: 'active' }), node({ ...C, reachability: 'ConnectionLost' })],
+      },
+    ],
+    wouldDo: {
+      actions: [],
+      reasons: ['dag-processor: active i-0aaaaaaaaaaaaaaa1 (ip-10-0-1-12.ec2.internal): heartbeat 70 s old, stale after 30 s, but not proven dead (no evidence yet that it stopped beating)'],
+      alarms: [],
+    },
+  };
+
+  it('shows one node table per component, each with its verdict, unit, mode, epoch and pause', async () => {
+    const text = renderStatus(components, plain);
+    await expect(text).toMatchFileSnapshot('golden/status-components.txt');
+    expect(text).toContain('dag-processor  ·  RECOVERING  ·  unit airflow-dag-processor  ·  single  ·  epoch 3');
+    expect(text).toContain('PAUSED by ops: triggerer upgrade');
+  });
+
+  it('keeps the scheduler-only view as it was (no component headers)', () => {
+    expect(renderStatus(healthy, plain)).not.toContain('unit airflow-scheduler');
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_ENV_VAR, parseClusterConfig, parseSettings, settingsFromEnv } from '../../functions/core/config.js';
+import { CONFIG_ENV_VAR, componentsOf, parseClusterConfig, parseSettings, settingsFromEnv } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
 
 /** Configuration validation (SPEC §3): a bad value fails with a message naming the field and the value. */
@@ -206,5 +206,45 @@ describe('settingsFromEnv', () => {
     const s = settingsFromEnv({ [CONFIG_ENV_VAR]: JSON.stringify({ cluster, db, aws }) });
     expect(s.cluster.clusterName).toBe('prod-airflow');
     expect(s.db.dialect).toBe('postgres');
+  });
+});
+
+describe('parseClusterConfig: components (Airflow 3 control plane)', () => {
+  it('keeps a scheduler-only configuration unchanged: one component, the scheduler, from the top-level fields', () => {
+    const c = parseClusterConfig(cluster);
+    expect(componentsOf(c).map((k) => [k.name, k.unitName, k.jobType, k.staleAfterSeconds, k.nodes.length])).toEqual([
+      ['scheduler', 'airflow-scheduler', 'SchedulerJob', 30, 2],
+    ]);
+  });
+
+  it("resolves the others from Airflow's defaults and the cluster's budgets; the scheduler's settings move to the top level", () => {
+    const c = parseClusterConfig({ ...cluster, banAfterFailures: 5, components: { scheduler: { staleAfterSeconds: 45 }, dagProcessor: { nodes: [B.id] }, triggerer: { mode: 'multi', desired: 2 } } });
+    expect(c.staleAfterSeconds).toBe(45);
+    expect(c.components?.scheduler).toEqual({});
+    const [s, d, t] = componentsOf(c);
+    expect(s).toMatchObject({ name: 'scheduler', staleAfterSeconds: 45, banAfterFailures: 5 });
+    expect(d).toMatchObject({ name: 'dagProcessor', unitName: 'airflow-dag-processor', jobType: 'DagProcessorJob', staleAfterSeconds: 30, heartbeatSeconds: 5, banAfterFailures: 5 });
+    expect(d?.nodes.map((n) => n.id)).toEqual([B.id]);
+    expect(t).toMatchObject({ name: 'triggerer', jobType: 'TriggererJob', mode: 'multi', desired: 2 });
+    // The parsed configuration is valid input again (the construct writes it into the function's environment).
+    expect(parseClusterConfig(JSON.parse(JSON.stringify(c)))).toEqual(c);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['an unknown component', { webserver: {} }, 'components: unknown field(s) "webserver"'],
+    ['a job type not of that component', { triggerer: { jobType: 'SchedulerJob' } }, 'components.triggerer.jobType: "SchedulerJob" is not the triggerer\'s job type (expected "TriggererJob")'],
+    ['two components on one unit', { dagProcessor: { unitName: 'airflow-scheduler' } }, 'components.dagProcessor.unitName: "airflow-scheduler" is also the scheduler\'s unit'],
+    ['a component with no eligible node', { dagProcessor: { nodes: [] } }, 'components.dagProcessor.nodes: needs at least one eligible node'],
+    ['an eligible node that is not configured', { triggerer: { nodes: ['i-0ffffffffffffffff'] } }, 'components.triggerer.nodes[0]: "i-0ffffffffffffffff" is not a configured node'],
+    ['desired above the eligible nodes', { triggerer: { mode: 'multi', desired: 3, nodes: [A.id, B.id] } }, 'components.triggerer.desired: 3 exceeds the 2 eligible node(s)'],
+    ['a threshold below two heartbeats', { dagProcessor: { staleAfterSeconds: 20, heartbeatSeconds: 10 } }, 'components.dagProcessor.staleAfterSeconds: must exceed two heartbeats'],
+  ])('refuses %s, naming the field', (_what, components, message) => {
+    expect(configError(() => parseClusterConfig({ ...cluster, components })).message).toContain(message);
+  });
+
+  it("refuses a scheduler setting given both at the top level and under components.scheduler", () => {
+    expect(configError(() => parseClusterConfig({ ...cluster, staleAfterSeconds: 40, components: { scheduler: { staleAfterSeconds: 45 } } })).message).toContain(
+      'components.scheduler.staleAfterSeconds: the scheduler\'s staleAfterSeconds is also set at the top level (staleAfterSeconds); set it in one place',
+    );
   });
 });

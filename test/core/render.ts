@@ -1,4 +1,5 @@
-import type { ClusterConfig } from '../../functions/core/config.js';
+import { type ClusterConfig, componentsOf } from '../../functions/core/config.js';
+import { projectConfig, projectObservation, projectState } from '../../functions/core/projection.js';
 import type { Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
 
 /**
@@ -32,9 +33,9 @@ const recordLines = (r: RecordState, now: number): string[] => {
   return lines;
 };
 
-const renderDecision = (obs: Observation, record: RecordState, config: ClusterConfig, plan: Plan, now: number): string => {
+/** The status lines of one component's projection (the scheduler's: the whole cluster). */
+const statusLines = (obs: Observation, record: RecordState, config: ClusterConfig, now: number, noun = 'scheduler'): string[] => {
   const out: string[] = [];
-  out.push('Current cluster status:');
   out.push(`  mode ${config.mode}${config.mode === 'multi' ? ` (desired ${config.desiredSchedulers})` : ''}, enforcement ${config.enforcement}, stale after ${config.staleAfterSeconds} s`);
   if (obs.db.status === 'unreachable') out.push(`  metadata DB: UNREACHABLE (${obs.db.reason})`);
   if (obs.reachabilityError !== undefined) out.push(`  SSM reachability: UNKNOWN (${obs.reachabilityError})`);
@@ -72,12 +73,32 @@ const renderDecision = (obs: Observation, record: RecordState, config: ClusterCo
   }
   if (obs.db.status === 'ok') {
     for (const f of obs.db.foreign) {
-      if (!removedHosts.has(f.hostname)) out.push(`  foreign host ${f.hostname}: job ${f.jobId} heartbeat ${f.ageSeconds} s`);
+      if (!removedHosts.has(f.hostname)) out.push(`  foreign host ${f.hostname}: job ${f.jobId}${noun === 'scheduler' ? '' : ` (${noun})`} heartbeat ${f.ageSeconds} s`);
     }
   }
   out.push(...recordLines(record, now).map((l) => `  ${l}`));
+  return out;
+};
+
+const historyLine = (e: RecordState['history'][number]): string =>
+  `  + history: ${e.kind}${e.component === undefined ? '' : ` [${e.component}]`}${e.node === undefined ? '' : ` ${e.node}`} epoch ${e.epoch} by ${e.caller}: ${e.reason}`;
+
+const renderDecision = (obs: Observation, record: RecordState, config: ClusterConfig, plan: Plan, now: number): string => {
+  const out: string[] = [];
+  const specs = componentsOf(config);
+  const many = specs.length > 1;
+  out.push('Current cluster status:');
+  if (!many) out.push(...statusLines(obs, record, config, now));
+  else {
+    for (const spec of specs) {
+      out.push(
+        `  component ${spec.noun} (unit ${spec.unitName}, job type ${spec.jobType}, nodes ${spec.nodes.map((n) => n.id).join(', ')}):`,
+        ...statusLines(projectObservation(obs, spec), projectState(record, spec.name, spec), projectConfig(config, spec), now, spec.noun).map((l) => `  ${l}`),
+      );
+    }
+  }
   out.push('');
-  out.push(`Verdict: ${plan.verdict}`);
+  out.push(`Verdict: ${plan.verdict}${many ? ` (${(plan.components ?? []).map((c) => `${c.component} ${c.verdict}`).join(', ')})` : ''}`);
   out.push('');
   out.push('Transition summary:');
   if (plan.actions.length === 0) out.push('  (no action)');
@@ -87,7 +108,7 @@ const renderDecision = (obs: Observation, record: RecordState, config: ClusterCo
       a.requiresStopped === undefined
         ? ''
         : ` [after stop of ${a.requiresStopped.map((id) => (a.proceedIfUnreachable && id !== a.nodeId ? `${id} (or if unreachable)` : id)).join(', ')}]`;
-    out.push(`  ${i + 1}. ${a.kind.padEnd(5)} ${a.nodeId} (${a.hostname}) epoch ${a.epoch} <${a.purpose}>${req}`);
+    out.push(`  ${i + 1}. ${a.kind.padEnd(5)} ${a.nodeId} (${a.hostname})${a.component === undefined ? '' : ` ${a.component}`} epoch ${a.epoch} <${a.purpose}>${req}`);
     out.push(`     because: ${a.reason}`);
   });
   out.push('');
@@ -100,14 +121,17 @@ const renderDecision = (obs: Observation, record: RecordState, config: ClusterCo
     out.push('Revised record: unchanged (no write)');
   } else {
     out.push('Revised record:');
-    out.push(...recordLines(plan.next, now).map((l) => `  ${l}`));
+    if (!many) out.push(...recordLines(plan.next, now).map((l) => `  ${l}`));
+    else {
+      for (const spec of specs) out.push(`  ${spec.noun}:`, ...recordLines(projectState(plan.next, spec.name, spec), now).map((l) => `    ${l}`));
+    }
     const ids = (r: RecordState): string => r.nodes.map((n) => n.id).join(', ');
     if (ids(plan.next) !== ids(record)) out.push(`  known nodes: [${ids(plan.next)}] (was [${ids(record)}])`);
     const added = plan.next.history.slice(record.history.length >= 50 ? 0 : record.history.length);
     const fresh = added.filter((e) => e.at === now);
-    for (const e of fresh) out.push(`  + history: ${e.kind}${e.node === undefined ? '' : ` ${e.node}`} epoch ${e.epoch} by ${e.caller}: ${e.reason}`);
+    for (const e of fresh) out.push(historyLine(e));
   }
   return `${out.join('\n')}\n`;
 };
 
-export { recordLines, renderDecision };
+export { historyLine, recordLines, renderDecision };

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type ClusterConfig, parseClusterConfig } from '../../functions/core/config.js';
+import { type ClusterConfig, componentsOf, parseClusterConfig } from '../../functions/core/config.js';
 import { decide } from '../../functions/core/decide.js';
 import { planManualFailover, planPause, planResume } from '../../functions/core/manual.js';
 import { errorMessage, RefusedError } from '../../functions/core/errors.js';
-import type { Action, CommandOutcome, Observation, Plan, RecordState, SchedulerRow } from '../../functions/core/model.js';
+import type { Action, CommandOutcome, ComponentState, Observation, Plan, RecordState, SchedulerRow, UnitProbe } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
 import { applyOutcome, applySkippedStart, blockingStop, describeOutcome, markSent } from '../../functions/core/outcomes.js';
 import { recordLines, renderDecision } from './render.js';
@@ -51,28 +51,76 @@ const unitInput = z.union([
  * `rows` gives its rows (ageSeconds as seen then); `unchanged: true` copies every current row with the
  * same latest_heartbeat when it is stale now (it did not beat in between), and fresh rows as beating.
  */
+const otherComponent = z.enum(['dagProcessor', 'triggerer']);
+
 const earlierInput = z
   .object({
     secondsAgo: z.number().finite().positive(),
     rows: z.record(z.string(), rowInput).default({}),
+    /** The dag-processor's and triggerer's rows at that time. */
+    others: z.partialRecord(otherComponent, z.record(z.string(), rowInput)).default({}),
     unchanged: z.boolean().default(false),
   })
   .strict();
 
+const jobRowsInput = z.object({ rows: z.record(z.string(), rowInput).default({}), foreign: z.array(foreignInput).default([]) }).strict();
+
 const observationInput = z
   .object({
     db: z.discriminatedUnion('status', [
-      z.object({ status: z.literal('ok'), rows: z.record(z.string(), rowInput).default({}), foreign: z.array(foreignInput).default([]) }).strict(),
+      z
+        .object({
+          status: z.literal('ok'),
+          rows: z.record(z.string(), rowInput).default({}),
+          foreign: z.array(foreignInput).default([]),
+          /** The dag-processor's and triggerer's rows, by component. */
+          others: z.partialRecord(otherComponent, jobRowsInput).optional(),
+        })
+        .strict(),
       z.object({ status: z.literal('unreachable'), reason: z.string().min(1) }).strict(),
     ]),
     reachability: z.record(z.string(), reachability).default({}),
     reachabilityError: z.string().optional(),
     earlier: earlierInput.optional(),
     units: z.record(z.string(), unitInput).optional(),
+    /** Status answers of the dag-processor's and triggerer's units, by component and node. */
+    otherUnits: z.partialRecord(otherComponent, z.record(z.string(), unitInput)).optional(),
   })
   .strict();
 
 const nodeRef = z.object({ id: z.string(), hostname: z.string() }).strict();
+
+const failuresInput = z
+  .record(
+    z.string(),
+    z
+      .object({
+        count: z.number().int().min(1),
+        firstFailureAt: rel.optional(),
+        lastFailureAt: rel,
+        bannedUntil: rel.optional(),
+        lastReason: z.string().optional(),
+      })
+      .strict(),
+  )
+  .default({});
+const pendingInput = z.array(z.object({ nodeId: z.string(), epoch: z.number().int(), issuedAt: rel, sentAt: rel.optional() }).strict()).default([]);
+
+/** A dag-processor's or triggerer's part of the record (times relative to now, as above). */
+const componentStateInput = z
+  .object({
+    epoch: z.number().int().min(0).default(0),
+    active: z.array(z.string()).default([]),
+    pending: pendingInput,
+    failures: failuresInput,
+    failoverTimes: z.array(rel).default([]),
+    restartAttempts: z.number().int().min(0).default(0),
+    /** Defaults to the component's eligible nodes. */
+    nodes: z.array(z.object({ id: z.string(), hostname: z.string() }).strict()).optional(),
+    lastAlarm: z.object({ kind: z.string(), at: rel, reason: z.string() }).strict().optional(),
+    paused: z.object({ reason: z.string(), since: rel, by: z.string() }).strict().optional(),
+  })
+  .strict();
 
 const recordInput = z
   .object({
@@ -113,6 +161,7 @@ const recordInput = z
     /** Defaults to the configured nodes (the record as the previous tick wrote it). */
     nodes: z.array(nodeRef).optional(),
     lastAlarm: z.object({ kind: z.string(), at: rel, reason: z.string() }).strict().optional(),
+    components: z.partialRecord(otherComponent, componentStateInput).optional(),
   })
   .strict();
 
@@ -120,6 +169,7 @@ const manualInput = z.discriminatedUnion('action', [
   z
     .object({
       action: z.literal('failover'),
+      component: z.enum(['scheduler', 'dagProcessor', 'triggerer']).optional(),
       to: z.string().optional(),
       reason: z.string(),
       force: z.boolean().default(false),
@@ -200,20 +250,24 @@ const toObservation = (o: z.output<typeof observationInput>, now: number, config
     latestHeartbeat: new Date(readAt - r.ageSeconds * 1000).toISOString(),
     freshRows: r.freshRows ?? (r.ageSeconds <= config.staleAfterSeconds ? 1 : 0),
   });
+  const staleOf = (component: string): number => componentsOf(config).find((k) => k.name === component)?.staleAfterSeconds ?? config.staleAfterSeconds;
   const earlier = (): Observation['earlier'] => {
     const e = o.earlier;
     if (e === undefined) return undefined;
     const readAt = at(now, -e.secondsAgo);
-    const rows: Record<string, SchedulerRow> = {};
-    if (e.unchanged && o.db.status === 'ok') {
-      // Stale rows did not beat in between; fresh ones did (same age then, an older heartbeat).
-      for (const [h, r] of Object.entries(o.db.rows)) {
-        const stale = r.ageSeconds > config.staleAfterSeconds;
-        rows[h] = row(h, { ...r, ageSeconds: stale ? r.ageSeconds - e.secondsAgo : r.ageSeconds }, readAt);
+    // Stale rows did not beat in between; fresh ones did (same age then, an older heartbeat).
+    const copy = (current: Record<string, z.output<typeof rowInput>>, stale: number, given: Record<string, z.output<typeof rowInput>>) => {
+      const rows: Record<string, SchedulerRow> = {};
+      if (e.unchanged) {
+        for (const [h, r] of Object.entries(current)) rows[h] = row(h, { ...r, ageSeconds: r.ageSeconds > stale ? r.ageSeconds - e.secondsAgo : r.ageSeconds }, readAt);
       }
-    }
-    for (const [h, r] of Object.entries(e.rows)) rows[h] = row(h, r, readAt);
-    return { observedAt: readAt, rows };
+      for (const [h, r] of Object.entries(given)) rows[h] = row(h, r, readAt);
+      return rows;
+    };
+    const db = o.db.status === 'ok' ? o.db : undefined;
+    const names = new Set([...Object.keys(e.others), ...Object.keys(db?.others ?? {})]);
+    const others = Object.fromEntries([...names].map((c) => [c, copy(db?.others?.[c as 'dagProcessor']?.rows ?? {}, staleOf(c), e.others[c as 'dagProcessor'] ?? {})]));
+    return { observedAt: readAt, rows: copy(db?.rows ?? {}, config.staleAfterSeconds, e.rows), ...(names.size === 0 ? {} : { others }) };
   };
   const units = (): Observation['units'] => {
     if (o.units === undefined) return undefined;
@@ -228,6 +282,14 @@ const toObservation = (o: z.output<typeof observationInput>, now: number, config
   };
   const e = earlier();
   const u = units();
+  const toProbe = (u: z.output<typeof unitInput>): UnitProbe =>
+    'error' in u
+      ? { ok: false, error: u.error }
+      : { ok: true, report: { unitState: u.unitState, running: u.running ?? u.unitState === 'active', permitEpoch: u.permitEpoch, nodeEpoch: u.nodeEpoch } };
+  const otherUnits =
+    o.otherUnits === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(o.otherUnits).map(([c, byNode]) => [c, Object.fromEntries(Object.entries(byNode).map(([id, x]) => [id, toProbe(x)]))]));
   return {
     db:
       o.db.status === 'unreachable'
@@ -236,38 +298,81 @@ const toObservation = (o: z.output<typeof observationInput>, now: number, config
             status: 'ok',
             rows: Object.fromEntries(Object.entries(o.db.rows).map(([h, r]) => [h, row(h, r)])),
             foreign: o.db.foreign.map(({ hostname, ...r }) => row(hostname, r)),
+            ...(o.db.others === undefined
+              ? {}
+              : {
+                  others: Object.fromEntries(
+                    Object.entries(o.db.others).map(([c, j]) => [
+                      c,
+                      {
+                        rows: Object.fromEntries(Object.entries(j.rows).map(([h, r]) => [h, { ...row(h, r), freshRows: r.freshRows ?? (r.ageSeconds <= staleOf(c) ? 1 : 0) }])),
+                        foreign: j.foreign.map(({ hostname, ...r }) => row(hostname, r)),
+                      },
+                    ]),
+                  ),
+                }),
           },
     reachability: o.reachability,
     ...(o.reachabilityError === undefined ? {} : { reachabilityError: o.reachabilityError }),
     ...(e === undefined ? {} : { earlier: e }),
     ...(u === undefined ? {} : { units: u }),
+    ...(otherUnits === undefined ? {} : { otherUnits }),
   };
+};
+
+const toPending = (pending: z.output<typeof pendingInput>, now: number) =>
+  pending.map((p) => ({ ...p, issuedAt: at(now, p.issuedAt), ...(p.sentAt === undefined ? {} : { sentAt: at(now, p.sentAt) }) }));
+
+const toFailures = (failures: z.output<typeof failuresInput>, now: number) =>
+  Object.fromEntries(
+    Object.entries(failures).map(([id, f]) => [
+      id,
+      {
+        count: f.count,
+        firstFailureAt: at(now, f.firstFailureAt ?? f.lastFailureAt),
+        lastFailureAt: at(now, f.lastFailureAt),
+        ...(f.bannedUntil === undefined ? {} : { bannedUntil: at(now, f.bannedUntil) }),
+        ...(f.lastReason === undefined ? {} : { lastReason: f.lastReason }),
+      },
+    ]),
+  );
+
+const toComponents = (components: z.output<typeof recordInput>['components'], now: number, config: ClusterConfig): RecordState['components'] => {
+  if (components === undefined) return undefined;
+  const specs = componentsOf(config);
+  return Object.fromEntries(
+    Object.entries(components).map(([name, c]): [string, ComponentState] => [
+      name,
+      {
+        epoch: c.epoch,
+        active: c.active,
+        pending: toPending(c.pending, now),
+        failures: toFailures(c.failures, now),
+        failoverTimes: c.failoverTimes.map((t) => at(now, t)),
+        restartAttempts: c.restartAttempts,
+        nodes: c.nodes ?? specs.find((k) => k.name === name)?.nodes.map(({ id, hostname }) => ({ id, hostname })) ?? [],
+        ...(c.lastAlarm === undefined ? {} : { lastAlarm: { ...c.lastAlarm, at: at(now, c.lastAlarm.at) } }),
+        ...(c.paused === undefined ? {} : { paused: { ...c.paused, since: at(now, c.paused.since) } }),
+      },
+    ]),
+  );
 };
 
 const toRecord = (r: z.output<typeof recordInput> | undefined, now: number, config: ClusterConfig): RecordState => {
   if (r === undefined) return EMPTY_RECORD_STATE;
+  const components = toComponents(r.components, now, config);
   return {
     epoch: r.epoch,
     active: r.active,
-    pending: r.pending.map((p) => ({ ...p, issuedAt: at(now, p.issuedAt), ...(p.sentAt === undefined ? {} : { sentAt: at(now, p.sentAt) }) })),
-    failures: Object.fromEntries(
-      Object.entries(r.failures).map(([id, f]) => [
-        id,
-        {
-          count: f.count,
-          firstFailureAt: at(now, f.firstFailureAt ?? f.lastFailureAt),
-          lastFailureAt: at(now, f.lastFailureAt),
-          ...(f.bannedUntil === undefined ? {} : { bannedUntil: at(now, f.bannedUntil) }),
-          ...(f.lastReason === undefined ? {} : { lastReason: f.lastReason }),
-        },
-      ]),
-    ),
+    pending: toPending(r.pending, now),
+    failures: toFailures(r.failures, now),
     ...(r.paused === undefined ? {} : { paused: { ...r.paused, since: at(now, r.paused.since) } }),
     history: r.history.map((e) => ({ ...e, at: at(now, e.at), kind: e.kind as RecordState['history'][number]['kind'] })),
     failoverTimes: r.failoverTimes.map((t) => at(now, t)),
     restartAttempts: r.restartAttempts,
     nodes: r.nodes ?? config.nodes.map(({ id, hostname }) => ({ id, hostname })),
     ...(r.lastAlarm === undefined ? {} : { lastAlarm: { ...r.lastAlarm, at: at(now, r.lastAlarm.at) } }),
+    ...(components === undefined ? {} : { components }),
   };
 };
 
@@ -306,7 +411,7 @@ const planScenario = (s: Scenario): { plan: Plan } | { refused: string } => {
           s.observation,
           s.record,
           s.config,
-          { ...(m.to === undefined ? {} : { to: m.to }), reason: m.reason, force: m.force, caller: m.caller },
+          { ...(m.component === undefined ? {} : { component: m.component }), ...(m.to === undefined ? {} : { to: m.to }), reason: m.reason, force: m.force, caller: m.caller },
           s.now,
         ),
       };

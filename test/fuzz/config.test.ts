@@ -418,7 +418,7 @@ const topPropArb: fc.Arbitrary<PropMutation> = fc.oneof(
   }),
   fc.record({
     where: fc.constant('top' as const),
-    key: fc.constantFrom('reservedConcurrentExecutions', 'memorySizeMiB', 'schedulerDownMinutes', 'dbUnreachableMinutes', 'notRunningMinutes'),
+    key: fc.constantFrom('reservedConcurrentExecutions', 'memorySizeMiB', 'schedulerDownMinutes', 'notRunningMinutes'),
     value: fc.oneof(numberish, notNumber, fc.constantFrom(2, 128, 1440, 10_240)),
     bad: fc.constant(false),
   }),

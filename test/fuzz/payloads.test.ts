@@ -179,7 +179,7 @@ const expectNothingTouched = (s: ReturnType<typeof setup>): void => {
 };
 
 /** Status commands only read the node (liveness evidence a dry run needs too); nothing else may run. */
-const changing = (s: ReturnType<typeof setup>) => s.fleet.runs.filter((r) => r.kind !== 'status');
+const changing = (s: ReturnType<typeof setup>) => s.fleet.runs;
 
 const expectNoChange = (s: ReturnType<typeof setup>): void => {
   expect(s.store.writes).toBe(0);
@@ -249,7 +249,8 @@ const check = async (payload: unknown, w: World): Promise<void> => {
     // SPEC §4.2: no action while the DB is unreachable or paused.
     if (!w.dbUp || w.paused) expect(s.fleet.runs, shown()).toHaveLength(0);
     // Evidence is asked only of the record's intended-active node, and only with the DB reachable.
-    for (const r of s.fleet.runs.filter((x) => x.kind === 'status')) expect(s.before.active, shown()).toContain(r.nodeId);
+    for (const r of s.fleet.probes) expect(s.before.active, shown()).toContain(r.nodeId);
+    if (!w.dbUp || w.paused) expect(s.fleet.probes, shown()).toHaveLength(0);
     return;
   }
 

@@ -2,7 +2,19 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CommandOutcome, DbObservation, Reachability, RecordState, SchedulerRow, StoredRecord } from '../../functions/core/model.js';
 import { EMPTY_RECORD_STATE } from '../../functions/core/model.js';
-import type { Clock, CommandRequest, Fleet, HeartbeatQuery, LeaseClaim, MetadataDb, ReachabilityResult, RecordStore, WriteResult } from '../../functions/core/ports.js';
+import type { StatusReport, UnitState } from '../../functions/core/node-protocol.js';
+import type {
+  Clock,
+  CommandRequest,
+  Fleet,
+  HeartbeatQuery,
+  LeaseClaim,
+  MetadataDb,
+  ReachabilityResult,
+  RecordStore,
+  RunOptions,
+  WriteResult,
+} from '../../functions/core/ports.js';
 
 /**
  * Small in-memory stand-ins for the ports, for tests of the handler and engine logic. The record store
@@ -68,18 +80,49 @@ class MemoryStore implements RecordStore {
   }
 }
 
+/** A node script's status report, as the fleet adapter hands it over (parsed). */
+const statusReport = (req: CommandRequest, unitState: UnitState): StatusReport => ({
+  action: 'status',
+  result: unitState,
+  unitState,
+  running: unitState === 'active',
+  epoch: req.epoch,
+  nodeEpoch: req.epoch,
+  permitEpoch: unitState === 'active' ? req.epoch : null,
+  permitValid: unitState === 'active',
+  enabled: 'disabled',
+  guard: 'installed',
+  processes: unitState === 'active' ? 1 : 0,
+  killed: null,
+  problems: [],
+  hostname: req.nodeId,
+  unit: req.unitName ?? 'airflow-scheduler',
+});
+
 class FakeFleet implements Fleet {
   reach: Record<string, Reachability> = {};
+  /** Start and stop commands, in order (status probes are in `probes`). */
   runs: CommandRequest[] = [];
+  probes: CommandRequest[] = [];
   reachCalls = 0;
   outcome: (req: CommandRequest) => CommandOutcome = (req) => ({ status: 'success', commandId: `cmd-${this.runs.length}`, output: `${req.kind} ok`, durationMs: 5 });
+  /** What a status command reports for the unit; by default `failed`, as a crashed unit without Restart=always does. */
+  unitState: (req: CommandRequest) => UnitState = () => 'failed';
   async reachability(ids: readonly string[]): Promise<ReachabilityResult> {
     this.reachCalls += 1;
     return { ok: true, nodes: Object.fromEntries(ids.map((id) => [id, this.reach[id] ?? 'absent'])) };
   }
-  async run(req: CommandRequest): Promise<CommandOutcome> {
+  async run(req: CommandRequest, options: RunOptions = {}): Promise<CommandOutcome> {
+    if (req.kind === 'status') {
+      this.probes.push(req);
+      const report = statusReport(req, this.unitState(req));
+      return { status: 'success', commandId: `status-${this.probes.length}`, output: `${JSON.stringify(report)}\n`, report, durationMs: 5 };
+    }
     this.runs.push(req);
-    return this.outcome(req);
+    const outcome = this.outcome(req);
+    // SSM accepted the command (it has an id): the engine marks a start sent before its outcome is known.
+    if (outcome.commandId !== undefined) await options.onSent?.(outcome.commandId);
+    return outcome;
   }
 }
 
@@ -97,4 +140,4 @@ const captureTelemetry = (clusterName: string) => {
   return { logger, metrics, lines, json: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 };
 
-export { captureTelemetry, FakeDb, FakeFleet, ManualClock, MemoryStore, row };
+export { captureTelemetry, FakeDb, FakeFleet, ManualClock, MemoryStore, row, statusReport };

@@ -25,7 +25,7 @@ const newStack = (id = 'Test', context: Record<string, unknown> = {}): Stack => 
   return new Stack(app, id, { env: ENV });
 };
 
-/** Props of a minimal valid watchdog in `stack` (password from an SSM parameter). */
+/** Props of a minimal valid watchdog in `stack` (password from an SSM parameter, DB reached over the internet). */
 const baseProps = (stack: Stack, overrides: Partial<AirflowSchedulerWatchdogProps> = {}): AirflowSchedulerWatchdogProps => ({
   cluster: { clusterName: 'prod', nodes: NODES.map((n) => ({ ...n })) },
   database: {
@@ -37,8 +37,15 @@ const baseProps = (stack: Stack, overrides: Partial<AirflowSchedulerWatchdogProp
       parameterName: '/airflow/watchdog/db-password',
     }),
   },
+  publicDatabase: true,
   ...overrides,
 });
+
+/** `baseProps` in a VPC (no publicDatabase). */
+const inVpc = (props: AirflowSchedulerWatchdogProps, vpc: AirflowSchedulerWatchdogProps['vpc']): AirflowSchedulerWatchdogProps => {
+  const { publicDatabase: _p, ...rest } = props;
+  return { ...rest, vpc };
+};
 
 const build = (
   props: (stack: Stack) => AirflowSchedulerWatchdogProps,
@@ -94,4 +101,4 @@ const onlyResource = (template: Template, type: string): { id: string; Propertie
 };
 
 export type { Json };
-export { baseProps, build, cdkJsonContext, ENV, NODES, newStack, onlyResource, resourcesOf, SKIP_BUNDLING, scrub };
+export { baseProps, build, cdkJsonContext, ENV, inVpc, NODES, newStack, onlyResource, resourcesOf, SKIP_BUNDLING, scrub };

@@ -75,7 +75,7 @@ const BAD: [string, Mutate, string][] = [
   [
     'an invocation longer than Lambda allows',
     cluster({ commandTimeoutSeconds: 295, leaseSeconds: 320 }),
-    "cluster.commandTimeoutSeconds: a worst-case invocation (0 s of looped ticks + 900 s for a tick with 3 commands + 10 s) needs a 910 s timeout, above Lambda's 900 s; lower commandTimeoutSeconds or the DB timeouts (got commandTimeoutSeconds 295)",
+    "cluster.commandTimeoutSeconds: a worst-case tick (db-watch 55 s + observe 10 s + evidence 23.25 s + commands 885 s + writes 5 s) plus 10 s needs a 989 s timeout, above Lambda's 900 s; lower commandTimeoutSeconds or the DB timeouts (got commandTimeoutSeconds 295)",
   ],
   // database
   [
@@ -92,7 +92,12 @@ const BAD: [string, Mutate, string][] = [
   ],
   [
     'IAM auth without TLS',
-    (_s, p) => ({ ...p, database: { ...p.database, passwordParameter: undefined, iamAuthResourceId: 'db-ABCDEFGHIJKL', tls: false } }),
+    (s, p) => ({
+      ...p,
+      publicDatabase: undefined,
+      vpc: vpcOf(s),
+      database: { ...p.database, passwordParameter: undefined, iamAuthResourceId: 'db-ABCDEFGHIJKL', tls: false },
+    }),
     'db.tls: RDS IAM authentication requires TLS (got false)',
   ],
   [
@@ -126,7 +131,7 @@ const BAD: [string, Mutate, string][] = [
   [
     'reserved concurrency 1',
     top({ reservedConcurrentExecutions: 1 }),
-    'reservedConcurrentExecutions: must be an integer from 2 to 1000; 1 would let a long looped scheduled invocation throttle manual ones (got 1)',
+    'reservedConcurrentExecutions: must be an integer from 2 to 1000; 1 would let a tick that runs node commands throttle manual invocations and the next ticks (got 1)',
   ],
   ['memory below Lambda’s minimum', top({ memorySizeMiB: 64 }), 'memorySizeMiB: must be an integer from 128 to 10240 (got 64)'],
   [
@@ -141,18 +146,35 @@ const BAD: [string, Mutate, string][] = [
     'databaseSecurityGroup: only meaningful with vpc',
   ],
   [
+    'no VPC without publicDatabase',
+    top({ publicDatabase: undefined }),
+    'vpc: required unless publicDatabase is true: without a VPC the function reaches the metadata DB over the internet',
+  ],
+  ['no VPC with publicDatabase false', top({ publicDatabase: false }), '(got publicDatabase false)'],
+  ['publicDatabase of the wrong type', top({ publicDatabase: 'yes' }), 'publicDatabase: must be a boolean (got "yes")'],
+  [
+    'publicDatabase with a VPC',
+    (s, p) => ({ ...p, vpc: vpcOf(s) }),
+    'publicDatabase: only meaningful without vpc; in a VPC the function reaches the DB over the VPC (got publicDatabase true with vpc)',
+  ],
+  [
+    'a public DB without TLS',
+    database({ tls: false }),
+    'database.tls: must stay on when the DB is reached over the internet (publicDatabase true); the password would cross it in clear text (got false)',
+  ],
+  [
     'an empty security group list',
-    (s, p) => ({ ...p, vpc: vpcOf(s), securityGroups: [] }),
+    (s, p) => ({ ...p, publicDatabase: undefined, vpc: vpcOf(s), securityGroups: [] }),
     'securityGroups: must not be empty; omit it to get a new security group (got [])',
   ],
   [
     'VPC endpoints without route tables',
-    (s, p) => ({ ...p, vpc: vpcOf(s, false), createVpcEndpoints: true }),
+    (s, p) => ({ ...p, publicDatabase: undefined, vpc: vpcOf(s, false), createVpcEndpoints: true }),
     "createVpcEndpoints: the DynamoDB gateway endpoint needs the route tables of the function's subnets; import the VPC with privateSubnetRouteTableIds (got subnets without one: subnet-1)",
   ],
   [
     'subnets the VPC does not have',
-    (s, p) => ({ ...p, vpc: vpcOf(s), vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }),
+    (s, p) => ({ ...p, publicDatabase: undefined, vpc: vpcOf(s), vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }),
     'vpcSubnets: selects no subnets in vpc vpc-1234',
   ],
   ['a malformed e-mail address', top({ alarmEmail: 'ops-at-example.com' }), 'alarmEmail: must be an e-mail address (got "ops-at-example.com")'],
@@ -218,6 +240,7 @@ describe('Class: AirflowSchedulerWatchdog, bad props', () => {
       () =>
         new AirflowSchedulerWatchdog(stack, 'Watchdog', {
           ...props,
+          publicDatabase: undefined,
           database: { ...props.database, passwordParameter: undefined, passwordSecret: secretOf(stack) },
           vpc: vpcOf(stack),
           createVpcEndpoints: true,

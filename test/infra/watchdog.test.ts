@@ -7,13 +7,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_ENV_VAR, parseSettings } from '../../functions/core/config.js';
+import { METRIC, METRIC_NAMESPACE, TICK_QUEUE_URL_ENV } from '../../functions/core/limits.js';
 import { parseRequest } from '../../functions/core/requests.js';
-import { METRIC, METRIC_NAMESPACE } from '../../functions/runtime/telemetry.js';
 import { QUERIES } from '../../infra/lib/monitoring.js';
 import { readNodeScript } from '../../infra/lib/node-script.js';
 import { buildCommandDocuments } from '../../infra/lib/ssm-documents.js';
 import { AirflowSchedulerWatchdog, WATCHDOG_RUNTIME } from '../../infra/lib/watchdog.js';
-import { baseProps, build, ENV, newStack, onlyResource, resourcesOf } from './fixtures.js';
+import { baseProps, build, ENV, inVpc, newStack, onlyResource, resourcesOf } from './fixtures.js';
 
 /** Renders intrinsics as readable placeholders: `{Ref: X}` → `<X>`, GetAtt → `<X.Attr>`, Join → joined text. */
 const flat = (v: unknown, brackets = true): string => {
@@ -89,14 +89,20 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
 
   it('derives memory and timeout, reserves concurrency 3, logs to its own log group with retention', () => {
     const fn = functionOf(template).Properties;
-    expect(fn.MemorySize).toBe(256);
-    expect(fn.Timeout).toBe(205);
+    expect(fn.MemorySize).toBe(128);
+    expect(fn.Timeout).toBe(284);
     expect(fn.ReservedConcurrentExecutions).toBe(3);
     expect(flatten(fn.LoggingConfig)).toEqual({ LogGroup: `<${ids.logGroup}>` });
     expect(fn.VpcConfig).toBeUndefined();
-    expect(watchdog.timeoutSeconds).toBe(205);
+    expect(watchdog.timeoutSeconds).toBe(284);
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     template.resourceCountIs('AWS::Logs::LogGroup', 2);
+  });
+
+  it('queues no ticks at 60 s checks: no queue, no event source mapping', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 0);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+    expect(watchdog.tickQueue).toBeUndefined();
   });
 
   it('never lets scheduled events pile up: max event age 60 s, no retries, on the schedule and on the function', () => {
@@ -256,51 +262,12 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
   });
 
   const custom = (name: string) => ({ Namespace: METRIC_NAMESPACE, MetricName: name, Dimensions: [{ Name: 'ClusterName', Value: 'prod' }] });
+  const incident = { Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' };
   it.each([
-    [
-      'scheduler down',
-      {
-        ...custom(METRIC.healthy),
-        Statistic: 'Maximum',
-        Period: 60,
-        Threshold: 1,
-        ComparisonOperator: 'LessThanThreshold',
-        EvaluationPeriods: 3,
-        DatapointsToAlarm: 3,
-        TreatMissingData: 'breaching',
-      },
-    ],
-    [
-      'failover happened',
-      {
-        ...custom(METRIC.failovers),
-        Statistic: 'Sum',
-        Period: 60,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        EvaluationPeriods: 1,
-        TreatMissingData: 'notBreaching',
-      },
-    ],
-    [
-      'failover suppressed',
-      { ...custom(METRIC.suppressed), Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' },
-    ],
-    [
-      'no candidate',
-      { ...custom(METRIC.noCandidate), Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' },
-    ],
-    [
-      'DB unreachable',
-      {
-        ...custom(METRIC.dbReachable),
-        Statistic: 'Maximum',
-        Threshold: 1,
-        ComparisonOperator: 'LessThanThreshold',
-        EvaluationPeriods: 5,
-        DatapointsToAlarm: 5,
-      },
-    ],
+    ['scheduler down', { ...custom(METRIC.componentsDown), ...incident, Statistic: 'Maximum', Period: 60, EvaluationPeriods: 3, DatapointsToAlarm: 3 }],
+    ['failover happened', { ...custom(METRIC.failovers), ...incident, Statistic: 'Sum', Period: 60, EvaluationPeriods: 1 }],
+    ['recovery blocked (suppressed or no candidate)', { ...custom(METRIC.recoveryBlocked), ...incident, Statistic: 'Maximum', EvaluationPeriods: 1 }],
+    ['watchdog errors', { Namespace: 'AWS/Lambda', MetricName: 'Errors', ...incident, Statistic: 'Sum', Period: 60, EvaluationPeriods: 1 }],
     [
       'watchdog not running',
       {
@@ -317,57 +284,49 @@ describe('Class: AirflowSchedulerWatchdog, defaults (no VPC, password in an SSM 
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { ...props, AlarmActions: [{ Ref: ids.topic }] });
   });
 
-  it('alarms on watchdog errors: Lambda errors + throttles + failed actions ≥ 1', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      AlarmActions: [{ Ref: ids.topic }],
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: 'FILL(errors, 0) + FILL(throttles, 0) + FILL(failed, 0)' }),
-        Match.objectLike({ Id: 'errors', MetricStat: Match.objectLike({ Metric: Match.objectLike({ Namespace: 'AWS/Lambda', MetricName: 'Errors' }) }) }),
-        Match.objectLike({ Id: 'throttles', MetricStat: Match.objectLike({ Metric: Match.objectLike({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' }) }) }),
-        Match.objectLike({ Id: 'failed', MetricStat: Match.objectLike({ Metric: Match.objectLike(custom(METRIC.failedActions)) }) }),
-      ]),
-    });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+  it('has five alarms, each reading one metric (an alarm is billed per metric it reads)', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    for (const a of Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'))) {
+      expect(a.Properties.Metrics).toBeUndefined();
+      expect(a.Properties.MetricName).toBeDefined();
+    }
     expect(Object.keys(watchdog.alarms).sort()).toEqual([
-      'dbUnreachable',
       'failoverHappened',
-      'failoverSuppressed',
-      'noCandidate',
+      'recoveryBlocked',
       'schedulerDown',
       'watchdogErrors',
       'watchdogNotRunning',
     ]);
   });
 
-  it('draws the dashboard of SPEC §8: heartbeat age per node, epoch changes, actions, DB reachability, duration and errors', () => {
+  it('draws the dashboard from log lines and incident metrics: heartbeat age per node, epoch changes, actions, verdicts, duration and errors', () => {
     const dash = onlyResource(template, 'AWS::CloudWatch::Dashboard').Properties;
     expect(dash.DashboardName).toBe('AirflowSchedulerWatchdog-prod');
     const body = JSON.parse(flat(dash.DashboardBody)) as { widgets: { type: string; properties: Record<string, unknown> }[] };
     const titles = body.widgets.map((w) => w.properties.title);
     expect(titles).toEqual([
       'Alarms',
-      'Healthy schedulers',
-      'Newest heartbeat age (s)',
-      'Metadata DB reachable',
+      'Healthy schedulers (desired 1)',
+      'Newest heartbeat age (s; stale after 30)',
+      'Ticks by verdict (unknown: metadata DB unreachable)',
       'Heartbeat age per node (s)',
       'Active node and epoch changes',
-      'Actions per minute',
+      'Incidents (metrics exist only while one lasts)',
       'Recent actions and manual requests',
       'Function duration (ms)',
       'Function invocations, errors, throttles',
     ]);
     const logWidgets = body.widgets.filter((w) => w.type === 'log');
-    expect(logWidgets).toHaveLength(3);
+    expect(logWidgets).toHaveLength(6);
     for (const w of logWidgets) expect(w.properties.query).toContain(`SOURCE '<${ids.logGroup}>'`);
-    expect(logWidgets[0]?.properties.query).toContain(QUERIES.heartbeatAge.join('\n| '));
+    expect(logWidgets[3]?.properties.query).toContain('stats max(nodes.0.ageSeconds) as `i-0123456789abcdef0`, max(nodes.1.ageSeconds) as `mi-0123456789abcdef0` by bin(1m)');
+    expect(logWidgets[3]?.properties.query).toContain(QUERIES.heartbeatAge([{ id: 'i-0123456789abcdef0' }, { id: 'mi-0123456789abcdef0' }]).join('\n| '));
     const text = JSON.stringify(body);
-    for (const m of Object.values(METRIC)) expect(text).toContain(`"${m}"`);
+    for (const m of [METRIC.componentsDown, METRIC.failovers, METRIC.recoveryBlocked, METRIC.dbUnreachable]) expect(text).toContain(`"${m}"`);
   });
 });
 
-describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by name, tag-scoped nodes, looped ticks', () => {
+describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by name, tag-scoped nodes, 15 s checks', () => {
   const { template } = build((stack) => {
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
       vpcId: 'vpc-0abc',
@@ -375,7 +334,7 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
       privateSubnetIds: ['subnet-a', 'subnet-b'],
       privateSubnetRouteTableIds: ['rtb-a', 'rtb-b'],
     });
-    const base = baseProps(stack);
+    const base = inVpc(baseProps(stack), vpc);
     return {
       ...base,
       cluster: { ...base.cluster, checkIntervalSeconds: 15 },
@@ -384,7 +343,6 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
         passwordParameter: undefined,
         passwordSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'airflow/watchdog-db'),
       },
-      vpc,
       databaseSecurityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0db'),
       createVpcEndpoints: true,
       nodeTagKey: 'airflow-cluster',
@@ -394,10 +352,24 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
   }, 'Vpc');
   const sg = logicalId(template, 'AWS::EC2::SecurityGroup', 'WatchdogSecurityGroup');
 
-  it('runs in the VPC with its own security group that reaches the DB port', () => {
+  it('runs in the VPC with its own security group, whose only egress is the DB port and HTTPS', () => {
     const fn = functionOf(template).Properties;
     expect(flatten(fn.VpcConfig)).toEqual({ SecurityGroupIds: [`<${sg}.GroupId>`], SubnetIds: ['subnet-a', 'subnet-b'] });
-    template.hasResourceProperties('AWS::EC2::SecurityGroup', { SecurityGroupEgress: [{ CidrIp: '0.0.0.0/0', IpProtocol: '-1' }] });
+    // Inline: HTTPS anywhere (the AWS APIs); the DB port only towards the DB's security group.
+    const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[sg]?.Properties ?? {};
+    expect(
+      (group.SecurityGroupEgress as { IpProtocol: string; FromPort: number; ToPort: number; CidrIp: string }[]).map((r) => [
+        r.IpProtocol,
+        r.FromPort,
+        r.ToPort,
+        r.CidrIp,
+      ]),
+    ).toEqual([['tcp', 443, 443, '0.0.0.0/0']]);
+    const egress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupEgress'))
+      .filter((r) => JSON.stringify(r.Properties.GroupId).includes(sg))
+      .map((r) => [r.Properties.IpProtocol, r.Properties.FromPort, r.Properties.ToPort, flatten(r.Properties.DestinationSecurityGroupId)]);
+    expect(egress).toContainEqual(['tcp', 5432, 5432, 'sg-0db']);
+    for (const [proto, from, to] of egress) expect([proto, from, to]).toEqual(from === 5432 ? ['tcp', 5432, 5432] : ['tcp', 443, 443]);
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: 'sg-0db',
       IpProtocol: 'tcp',
@@ -407,19 +379,40 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
     });
   });
 
-  it('creates a free DynamoDB gateway endpoint and SSM + Secrets Manager interface endpoints open only to the function', () => {
+  it('creates a free DynamoDB gateway endpoint and SSM, Secrets Manager and SQS interface endpoints open only to the function', () => {
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-a', 'rtb-b'], ServiceName: Match.anyValue() });
     const interfaces = Object.values(resourcesOf(template, 'AWS::EC2::VPCEndpoint')).filter((e) => e.Properties.VpcEndpointType === 'Interface');
-    expect(interfaces.map((e) => flatten(e.Properties.ServiceName)).sort()).toEqual(['com.amazonaws.eu-west-1.secretsmanager', 'com.amazonaws.eu-west-1.ssm']);
+    expect(interfaces.map((e) => flatten(e.Properties.ServiceName)).sort()).toEqual([
+      'com.amazonaws.eu-west-1.secretsmanager',
+      'com.amazonaws.eu-west-1.sqs',
+      'com.amazonaws.eu-west-1.ssm',
+    ]);
     for (const e of interfaces) expect(e.Properties.PrivateDnsEnabled).toBe(true);
     const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties.FromPort === 443);
-    expect(ingress).toHaveLength(2);
+    expect(ingress).toHaveLength(3);
     for (const r of ingress) expect(r.Properties.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [sg, 'GroupId'] });
   });
 
-  it('scales memory and timeout for looped ticks (15 s): 192 MiB, 45 + 195 + 10 = 250 s', () => {
-    expect(functionOf(template).Properties.MemorySize).toBe(192);
-    expect(functionOf(template).Properties.Timeout).toBe(250);
+  it('keeps memory and timeout of one tick at 15 s checks: 128 MiB, 273.25 + 10 → 284 s', () => {
+    expect(functionOf(template).Properties.MemorySize).toBe(128);
+    expect(functionOf(template).Properties.Timeout).toBe(284);
+  });
+
+  it('queues the minute’s other ticks: an encrypted, TLS-only queue whose messages expire before they could be delivered twice', () => {
+    const queue = onlyResource(template, 'AWS::SQS::Queue');
+    expect(queue.Properties).toEqual({ MessageRetentionPeriod: 120, SqsManagedSseEnabled: true, VisibilityTimeout: 284 });
+    const policy = onlyResource(template, 'AWS::SQS::QueuePolicy').Properties;
+    expect(JSON.stringify(policy)).toContain('"aws:SecureTransport":"false"');
+    const mapping = onlyResource(template, 'AWS::Lambda::EventSourceMapping').Properties;
+    expect(flatten(mapping)).toEqual({
+      BatchSize: 1,
+      Enabled: true,
+      EventSourceArn: `<${queue.id}.Arn>`,
+      FunctionName: `<${logicalId(template, 'AWS::Lambda::Function', 'WatchdogFunction')}>`,
+    });
+    const env = (functionOf(template).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(flatten(env[TICK_QUEUE_URL_ENV])).toBe(`<${queue.id}>`);
+    expect(onlyResource(template, 'AWS::Scheduler::Schedule').Properties.ScheduleExpression).toBe('rate(1 minute)');
   });
 
   it('scopes SendCommand to tagged nodes, reads the one secret, and may manage its network interfaces', () => {
@@ -429,9 +422,21 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
       'SendToTaggedNodes',
       'FollowCommandsAndNodes',
       'ClusterRecord',
+      'QueueTicks',
+      'ReceiveQueuedTicks',
       'WriteOwnLogs',
       'ReadDbPassword',
       'VpcNetworkInterfaces',
+    ]);
+    const queue = `<${logicalId(template, 'AWS::SQS::Queue', 'WatchdogTickQueue')}.Arn>`;
+    expect(statements.slice(4, 6)).toEqual([
+      { Sid: 'QueueTicks', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue },
+      {
+        Sid: 'ReceiveQueuedTicks',
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
+        Resource: queue,
+      },
     ]);
     expect(statements[1]).toEqual({
       Sid: 'SendToTaggedNodes',
@@ -440,13 +445,13 @@ describe('Class: AirflowSchedulerWatchdog, in a VPC with endpoints, a secret by 
       Resource: [ARN('ec2', 'instance/*'), ARN('ssm', 'managed-instance/*')],
       Condition: { StringEquals: { 'ssm:resourceTag/airflow-cluster': 'prod' } },
     });
-    expect(statements[5]).toEqual({
+    expect(statements[7]).toEqual({
       Sid: 'ReadDbPassword',
       Effect: 'Allow',
       Action: 'secretsmanager:GetSecretValue',
       Resource: `${ARN('secretsmanager', 'secret:airflow/watchdog-db')}-??????`,
     });
-    expect(statements[6]).toEqual({
+    expect(statements[8]).toEqual({
       Sid: 'VpcNetworkInterfaces',
       Effect: 'Allow',
       Action: [
@@ -478,6 +483,7 @@ describe('Class: AirflowSchedulerWatchdog, RDS IAM auth on MySQL, own topic and 
       dashboard: false,
       commandOutputLogging: false,
       scheduleEnabled: false,
+      cluster: { ...base.cluster, checkIntervalSeconds: 30 },
     };
   }, 'IamAuth');
 
@@ -488,10 +494,12 @@ describe('Class: AirflowSchedulerWatchdog, RDS IAM auth on MySQL, own topic and 
       'SendToClusterNodes',
       'FollowCommandsAndNodes',
       'ClusterRecord',
+      'QueueTicks',
+      'ReceiveQueuedTicks',
       'WriteOwnLogs',
       'ConnectWithIamAuth',
     ]);
-    expect(statements[5]).toEqual({
+    expect(statements[7]).toEqual({
       Sid: 'ConnectWithIamAuth',
       Effect: 'Allow',
       Action: 'rds-db:connect',
@@ -508,6 +516,8 @@ describe('Class: AirflowSchedulerWatchdog, RDS IAM auth on MySQL, own topic and 
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     template.resourceCountIs('AWS::Logs::LogGroup', 1);
     template.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'DISABLED' });
+    // A disabled schedule queues nothing; the queue's mapping does not poll either.
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { Enabled: false });
     template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() } });
   });
 });

@@ -4,16 +4,24 @@ import { A, B, BASE, C, config, explore, NO_FAULTS, printTotals } from './specs.
 
 /**
  * Interleaving check of the record protocol (issue "Prove it under faults", part 2): concurrent watchdogs,
- * a manual failover and crashes, explored exhaustively over the real engine. The model, what it
- * abstracts and why the search is exhaustive are described in protocol-model.ts; the invariants are
- * INVARIANTS there (printed after the run). This file covers the coordination itself; faults of the
- * outside world are in interleaving-faults.test.ts.
+ * a manual failover and crashes, explored exhaustively over the real function (createApp's handler, the
+ * real runTick with its liveness evidence, runManual). The model, what it abstracts and why the search is
+ * exhaustive are described in protocol-model.ts; the invariants are INVARIANTS there (printed after the
+ * run). This file covers the coordination itself; faults of the outside world are in
+ * interleaving-faults.test.ts, and the negative control of the liveness rules in
+ * interleaving-liveness-control.test.ts.
+ *
+ * A tick now gathers evidence before it decides: a status command to a stale intended-active node, a
+ * sleep until the liveness window has passed, a second DB reading. Each is a step of its own, so other
+ * watchdogs, the manual actor and the world move while a tick waits; so is the onSent write a start
+ * makes once SSM has accepted it.
  *
  * Watchdog crashes: a crashed watchdog is one that is never scheduled again, which the search already
  * contains at every step; what a crash adds is a world where nobody finishes its tick. So every state
  * reached is also checked as "all watchdogs now mid-tick crashed here" (invariant e): leases they hold
  * expire, and sequential ticks must converge from there. That is a crash at every step, of every
- * watchdog, without multiplying the state space.
+ * watchdog (asleep, awaiting a status answer, between SSM's acceptance of a start and its onSent write),
+ * without multiplying the state space.
  *
  * Transient duplicates: SPEC §4 and §10 allow two schedulers for one tick plus a stop (a frozen old active
  * that wakes after a failover, a node SSM could not reach for the fencing stop). The model does not
@@ -47,7 +55,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'three watchdogs bootstrapping an empty record, a scheduler crash or freeze, two minutes',
+    'three watchdogs bootstrapping an empty record, two minutes',
     async () => {
       await explore(
         {
@@ -57,9 +65,9 @@ describe('interleaving model: coordination', () => {
           initial: 'empty',
           watchdogs: 3,
           ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+          budgets: { ...NO_FAULTS, time: 2 },
         },
-        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering'] },
+        { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race', 'verdict recovering', 'pending start expired sent', 'pending start expired unsent (dropped)'] },
       );
     },
     TIMEOUT,
@@ -86,7 +94,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'a manual failover to the third node racing two watchdogs, three minutes',
+    'a manual failover to the third node racing two watchdogs, two minutes',
     async () => {
       await explore(
         {
@@ -97,7 +105,7 @@ describe('interleaving model: coordination', () => {
           watchdogs: 2,
           ticksPerWatchdog: 1,
           manual: { to: C.id },
-          budgets: { ...NO_FAULTS, time: 3 },
+          budgets: { ...NO_FAULTS, time: 2 },
         },
         { minStates: 10_000, mustReach: ['manual done', 'tick lost-race'] },
       );
@@ -117,7 +125,7 @@ describe('interleaving model: coordination', () => {
           initial: 'steady',
           watchdogs: 2,
           ticksPerWatchdog: 1,
-          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 1 },
+          budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
         },
         { minStates: 5_000, mustReach: ['tick acted', 'tick lost-race'] },
       );
@@ -126,7 +134,7 @@ describe('interleaving model: coordination', () => {
   );
 
   it(
-    'no restart in place and one failover an hour: suppression, three minutes, two scheduler faults',
+    'no restart in place and one failover an hour: suppression, two minutes, two scheduler faults',
     async () => {
       await explore(
         {
@@ -136,7 +144,7 @@ describe('interleaving model: coordination', () => {
           initial: 'steady',
           watchdogs: 2,
           ticksPerWatchdog: 2,
-          budgets: { ...NO_FAULTS, time: 3, schedulerFault: 2 },
+          budgets: { ...NO_FAULTS, time: 2, schedulerFault: 2 },
         },
         { minStates: 10_000, mustReach: ['verdict suppressed', 'tick lost-race'] },
       );
@@ -150,6 +158,7 @@ describe('interleaving model: coordination', () => {
         ...BASE,
         name: 'control: unconditional store',
         brokenStore: true,
+        stopAfter: ['a', 'b'],
         config: config([A, B, C]),
         initial: 'steady',
         watchdogs: 1,
@@ -163,12 +172,13 @@ describe('interleaving model: coordination', () => {
     });
 
     it('a watchdog that acts on its plan without committing it is caught', async () => {
+      // From an empty record the plan is an initial start, which needs no liveness evidence.
       const r = await exploreModel({
         ...BASE,
         name: 'control: acting without intent',
         rogueW1: true,
         config: config([A, B]),
-        initial: 'steady',
+        initial: 'empty',
         watchdogs: 2,
         ticksPerWatchdog: 1,
         budgets: { ...NO_FAULTS, time: 1, schedulerFault: 1 },
@@ -190,6 +200,21 @@ describe('interleaving model: coordination', () => {
       });
       expect(r.violations.map((v) => v.invariant)).toContain('e');
       expect(r.violations.find((v) => v.invariant === 'e')?.message).toContain('2 schedulers still run');
+    });
+
+    it('a fleet that reports a start sent before SSM accepted it lets a start that never left be charged: (i) fails', async () => {
+      const r = await exploreModel({
+        ...BASE,
+        name: 'control: onSent before SendCommand',
+        earlyOnSent: true,
+        config: config([A, B]),
+        initial: 'empty',
+        watchdogs: 1,
+        ticksPerWatchdog: 1,
+        budgets: { ...NO_FAULTS, time: 2, sendFail: 1 },
+      });
+      expect(r.violations.map((v) => v.invariant)).toContain('i');
+      expect(r.violations.find((v) => v.invariant === 'i')?.message).toContain('SSM never accepted it');
     });
   });
 });

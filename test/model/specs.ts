@@ -8,7 +8,11 @@ import { type Budgets, type ExploreReport, exploreModel, formatReport, INVARIANT
  * minute), and the runner that prints the figures and fails on any violation.
  *
  * With one time step = 60 s: a crashed or frozen scheduler's row is stale after one step; a lease (90 s)
- * and a pending start's grace (120 s) have run out after two.
+ * and a pending start's grace (120 s) have run out after two; the liveness window (2.25 × heartbeatSeconds
+ * = 11.25 s) and the DB watch's recheck (2 s) have passed after one, so a tick that waits for its second
+ * reading sleeps through one step (during which anything else may happen).
+ *
+ * MODEL_MAX_STATES raises the state cap, for measuring a spec whose budgets are being tuned.
  */
 
 const A = { id: 'i-0aaaaaaaaaaaaaaa1', hostname: 'sched-a.internal' } as const;
@@ -18,9 +22,9 @@ const C = { id: 'mi-0ccccccccccccccc3', hostname: 'sched-c.corp.example' } as co
 const config = (nodes: readonly { id: string; hostname: string }[], over: Partial<ClusterConfigInput> = {}) =>
   parseClusterConfig({ clusterName: 'model', nodes: nodes.map((n) => ({ ...n })), ...over });
 
-const NO_FAULTS: Budgets = { time: 0, schedulerFault: 0, partition: 0, dbOutage: 0, lostReply: 0 };
+const NO_FAULTS: Budgets = { time: 0, schedulerFault: 0, partition: 0, dbOutage: 0, lostReply: 0, badStatus: 0, sendFail: 0 };
 
-const BASE = { timeStepSeconds: 60, observe: 'atomic', settleRounds: 6, maxDepth: 80, maxStates: 250_000 } as const;
+const BASE = { timeStepSeconds: 60, observe: 'atomic', settleRounds: 6, maxDepth: 80, maxStates: Number(process.env.MODEL_MAX_STATES ?? 250_000) } as const;
 
 const totals = { states: 0, transitions: 0, runs: 0 };
 

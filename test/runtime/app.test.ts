@@ -74,7 +74,9 @@ describe('Function: handler app', () => {
     expect(res.ok).toBe(true);
     expect(store.writes).toBe(0);
     expect(fleet.runs).toHaveLength(0);
-    const status = (res as unknown as { status: { nodes: { id: string; heartbeatAgeSeconds: number | null }[]; wouldDo: { actions: { kind: string; nodeId: string }[] } } }).status;
+    const status = (
+      res as unknown as { status: { nodes: { id: string; heartbeatAgeSeconds: number | null }[]; wouldDo: { actions: { kind: string; nodeId: string }[] } } }
+    ).status;
     expect(status.nodes.map((n) => n.id)).toEqual(['i-0aaaaaaaaaaaaaaa1', 'i-0bbbbbbbbbbbbbbb2', 'i-0ccccccccccccccc3']);
     expect(status.nodes[0]?.heartbeatAgeSeconds).toBe(80);
     // Empty record, nothing healthy: a tick would start on the first Online node, clearing its stale row first.
@@ -86,10 +88,11 @@ describe('Function: handler app', () => {
     const res = await app.handle({ action: 'reconcile' }, ctx());
     expect(res.ok).toBe(true);
     expect(fleet.runs.map((r) => `${r.kind}:${r.nodeId}:${r.epoch}`)).toEqual(['start:i-0aaaaaaaaaaaaaaa1:1']);
-    // commit + one write-back
-    expect(store.writes).toBe(2);
+    // commit, the start marked sent once SSM accepted it, one write-back
+    expect(store.writes).toBe(3);
     expect(store.item?.leaseOwner).toBeUndefined();
     expect(store.item?.pending.map((p) => p.nodeId)).toEqual(['i-0aaaaaaaaaaaaaaa1']);
+    expect(store.item?.pending[0]?.sentAt).toBeTypeOf('number');
   });
 
   it('reconcile with dryRun plans but neither writes nor acts', async () => {
@@ -154,7 +157,7 @@ describe('Function: handler app', () => {
     expect(res).toMatchObject({ ok: true, history: [{ kind: 'resume' }] });
   });
 
-  it('loops ticks over the minute when checkIntervalSeconds < 60 and stops before time runs out', async () => {
+  it('without a tick queue (the local runner), loops ticks over the minute when checkIntervalSeconds < 60 and stops before time runs out', async () => {
     const looped = parseSettings({ ...settings, cluster: { ...settings.cluster, checkIntervalSeconds: 15 } });
     const db = new FakeDb();
     const store = new MemoryStore();
@@ -173,25 +176,92 @@ describe('Function: handler app', () => {
     expect(db.calls).toBe(1);
   });
 
-  it('emits one tick log line, one heartbeat line per node and EMF metrics under ClusterName only', async () => {
+  it('emits one tick log line, with every node’s heartbeat age, and no metric while all is well', async () => {
     const { app, tel, db, ctx } = setup();
     db.setRows([row('sched-a', 7), row('sched-b', 95)]);
+    await app.handle({ action: 'reconcile' }, ctx()); // adopts sched-a
+    tel.lines.length = 0;
     await app.handle({ source: 'aws.events' }, ctx());
     const lines = tel.json();
     const tick = lines.find((l) => l.message === 'tick');
-    expect(tick).toMatchObject({ verdict: 'healthy', clusterName: 'prod' });
-    const hb = lines.filter((l) => l.message === 'heartbeat');
-    expect(hb.map((l) => [l.nodeId, l.ageSeconds, l.healthy])).toEqual([
-      ['i-0aaaaaaaaaaaaaaa1', 7, true],
-      ['i-0bbbbbbbbbbbbbbb2', 95, false],
-      // Powertools drops null attributes: no live row means no ageSeconds key.
-      ['i-0ccccccccccccccc3', undefined, false],
+    expect(tick).toMatchObject({
+      verdict: 'healthy',
+      clusterName: 'prod',
+      components: { scheduler: { desired: 1, healthy: 1 } },
+      newestHeartbeatAgeSeconds: 7,
+    });
+    expect(lines.filter((l) => l.message !== 'tick')).toEqual([]);
+    expect(tick?.nodes).toEqual([
+      { id: 'i-0aaaaaaaaaaaaaaa1', ageSeconds: 7, healthy: true, reachability: 'Online' },
+      { id: 'i-0bbbbbbbbbbbbbbb2', ageSeconds: 95, healthy: false, reachability: 'Online' },
+      // No live row: no age.
+      { id: 'i-0ccccccccccccccc3', healthy: false, reachability: 'Online' },
     ]);
-    const emf = lines.find((l) => '_aws' in l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } };
-    expect(emf._aws.CloudWatchMetrics[0]?.Namespace).toBe('AirflowSchedulerWatchdog');
-    expect(emf._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['ClusterName']]);
-    expect(emf.HealthySchedulers).toBe(1);
-    expect(emf.NewestHeartbeatAgeSeconds).toBe(7);
-    expect(emf.MetadataDbReachable).toBe(1);
+    expect(lines.filter((l) => '_aws' in l)).toEqual([]);
+  });
+
+  type Emf = Record<string, unknown> & { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } };
+  const emfOf = (lines: Record<string, unknown>[]) => lines.filter((l): l is Emf => '_aws' in l);
+  const series = (e: Emf) => ({
+    dimensions: e._aws.CloudWatchMetrics[0]?.Dimensions,
+    component: e.Component,
+    metrics: Object.fromEntries((e._aws.CloudWatchMetrics[0]?.Metrics ?? []).map((m) => [m.Name, e[m.Name]])),
+  });
+
+  it('emits incident metrics only while non-zero: a failover on the cluster series and the scheduler’s', async () => {
+    const { app, tel, db, ctx, store } = setup();
+    db.setRows([row('sched-a', 6, 21)]);
+    await app.handle({ action: 'reconcile' }, ctx()); // active sched-a, epoch 1
+    expect(store.item?.active).toEqual(['i-0aaaaaaaaaaaaaaa1']);
+    db.setRows([row('sched-a', 80, 21)]);
+    await app.handle({ source: 'aws.events' }, ctx()); // restart in place (budget 1)
+    db.setRows([row('sched-a', 80, 21)]);
+    // The restart did not take: after the grace, fail over.
+    store.item = store.item === undefined ? undefined : { ...store.item, pending: store.item.pending.map((p) => ({ ...p, issuedAt: p.issuedAt - 200_000 })) };
+    tel.lines.length = 0;
+    await app.handle({ source: 'aws.events' }, ctx());
+    const emf = emfOf(tel.json()).map(series);
+    expect(emf).toEqual([
+      { dimensions: [['ClusterName']], component: undefined, metrics: { ComponentsDown: 1, Failovers: 1 } },
+      { dimensions: [['ClusterName', 'Component']], component: 'scheduler', metrics: { MissingInstances: 1, Failovers: 1 } },
+    ]);
+    for (const e of emfOf(tel.json())) expect(e._aws.CloudWatchMetrics[0]?.Namespace).toBe('AirflowSchedulerWatchdog');
+  });
+
+  it('counts an unreachable DB as every component down (unknown), and says the DB is unreachable', async () => {
+    const { app, tel, db, ctx } = setup();
+    db.observation = { status: 'unreachable', reason: 'connect ETIMEDOUT' };
+    await app.handle({ source: 'aws.events' }, ctx());
+    const emf = emfOf(tel.json()).map(series);
+    expect(emf).toEqual([{ dimensions: [['ClusterName']], component: undefined, metrics: { ComponentsDown: 1, MetadataDbUnreachable: 1 } }]);
+    expect(tel.json().find((l) => l.message === 'tick')).toMatchObject({ dbReachable: false, components: { scheduler: { desired: 1 } } });
+  });
+
+  it('reports recovery blocked while no node can take the scheduler', async () => {
+    const { app, tel, db, ctx, fleet } = setup();
+    fleet.reach = {};
+    db.setRows([]);
+    await app.handle({ source: 'aws.events' }, ctx());
+    const emf = emfOf(tel.json()).map(series);
+    expect(emf).toEqual([
+      { dimensions: [['ClusterName']], component: undefined, metrics: { ComponentsDown: 1, RecoveryBlocked: 1 } },
+      { dimensions: [['ClusterName', 'Component']], component: 'scheduler', metrics: { MissingInstances: 1, RecoveryBlocked: 1 } },
+    ]);
+  });
+
+  it('fails a scheduled invocation whose node command failed (the errors alarm reads Lambda errors), after writing the outcome', async () => {
+    const { app, store, fleet, ctx, tel } = setup();
+    fleet.outcome = () => ({ status: 'failed', commandId: 'cmd-1', exitCode: 1, stderrTail: 'unit not found', durationMs: 5 });
+    await expect(app.handle({ source: 'aws.scheduler', 'detail-type': 'Scheduled Event' }, ctx())).rejects.toThrow(
+      /scheduled invocation failed: 1 node command\(s\) failed or were skipped/,
+    );
+    expect(store.item?.history.some((e) => e.kind === 'outcome' && e.reason.includes('failed (exit 1)'))).toBe(true);
+    const emf = emfOf(tel.json()).map(series);
+    expect(emf.find((e) => e.component === 'scheduler')?.metrics).toMatchObject({ FailedActions: 1 });
+    // A manual reconcile reports the same failure to its caller instead of failing.
+    fleet.outcome = () => ({ status: 'failed', commandId: 'cmd-2', exitCode: 1, stderrTail: 'unit not found', durationMs: 5 });
+    store.item = undefined;
+    const manual = await app.handle({ action: 'reconcile' }, ctx());
+    expect(manual.ok).toBe(true);
   });
 });

@@ -40,6 +40,11 @@ describe('Function: handler (module entry)', () => {
     await expect(handler({ source: 'aws.events' }, ctx)).rejects.toThrow(/WATCHDOG_CONFIG is not valid JSON/);
   });
 
+  it('fails queued ticks on a configuration error too', async () => {
+    const handler = await loadHandler('{not json');
+    await expect(handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'm', body: '{}' }] }, ctx)).rejects.toThrow(/WATCHDOG_CONFIG is not valid JSON/);
+  });
+
   it('never echoes a literal password from a bad configuration', async () => {
     const handler = await loadHandler({ ...valid, db: { ...valid.db, passwordParameterName: undefined, password: 42 } });
     const res = await handler({ action: 'status' }, ctx);

@@ -20,6 +20,8 @@ interface RuleContext {
   readonly byId: ReadonlyMap<string, NodeRef>;
   /** What reasons call the component's process: scheduler, dag-processor, triggerer. */
   readonly noun: string;
+  /** Nodes where another component is healthy: proof of life, so never power-fenced. */
+  readonly aliveElsewhere: ReadonlySet<string>;
 }
 
 interface DecisionCounts {

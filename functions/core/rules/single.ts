@@ -250,6 +250,21 @@ const suppressed: Rule = {
   },
 };
 
+/**
+ * STONITH (fenceUnreachable `ec2-stop`): an old active SSM cannot reach is force-stopped through EC2
+ * before its replacement starts, when it is an EC2 instance and nothing on it shows life.
+ */
+const powerFence = (ctx: RuleContext, active: NodeRef): { fence: boolean; reason: string } | undefined => {
+  if (ctx.config.fenceUnreachable !== 'ec2-stop') return undefined;
+  if (!active.id.startsWith('i-')) {
+    return { fence: false, reason: `${active.id} is a hybrid node: EC2 cannot force-stop it, so a ${ctx.noun} that comes back there runs beside the new one until it is stopped as a duplicate` };
+  }
+  if (ctx.aliveElsewhere.has(active.id)) {
+    return { fence: false, reason: `not force-stopping ${active.id}: another component is healthy there, so the instance lives and a force-stop would take that component down too` };
+  }
+  return { fence: true, reason: `power-fence: force-stop EC2 instance ${label(active)} (SSM cannot reach it) and wait until EC2 reports it stopping before starting elsewhere` };
+};
+
 const failoverTarget = (ctx: RuleContext, d: PlanDraft, active: NodeRef): NodeRef | undefined =>
   nextCandidate(ctx.config, ctx.obs, d.state, active.id, ctx.now, new Set([active.id]));
 
@@ -292,16 +307,22 @@ const failover: Rule = {
     const f = activeFacts(ctx, d, active);
     const epoch = d.state.epoch + 1;
     const fence = f.online;
+    const power = !fence ? powerFence(ctx, active) : undefined;
     const why = `start ${ctx.noun} on ${label(target)} (epoch ${epoch}): ${f.down}, ${f.budget}`;
     d.reasons.push(`fail over from ${label(active)} to ${label(target)} (epoch ${epoch}): ${f.down}, ${f.budget}`);
     if (fence) {
       d.actions.push(stop(active, epoch, 'fence', `fence: stop the ${ctx.noun} on the old active ${label(active)} before starting elsewhere`));
+    } else if (power?.fence === true) {
+      d.actions.push(stop(active, epoch, 'power-fence', power.reason));
+      d.reasons.push(power.reason);
     } else {
       d.reasons.push(
-        `old active ${label(active)} is ${obs.reachability[active.id] ?? 'absent'} in SSM: fencing stop skipped; if its ${ctx.noun} comes back it is stopped as a duplicate`,
+        `old active ${label(active)} is ${obs.reachability[active.id] ?? 'absent'} in SSM: fencing stop skipped; if its ${ctx.noun} comes back it is stopped as a duplicate${power === undefined ? '' : ` (${power.reason})`}`,
       );
     }
-    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'failover-start', why, { ids: fence ? [active.id] : [], proceedIfUnreachable: true }, ctx.noun));
+    // A power fence must have succeeded (EC2 reports the instance stopping) before anything starts elsewhere.
+    const requires = fence ? { ids: [active.id], proceedIfUnreachable: true } : power?.fence === true ? { ids: [active.id], proceedIfUnreachable: false } : { ids: [], proceedIfUnreachable: true };
+    d.actions.push(...startOn(target, view.rows.get(target.id), epoch, 'failover-start', why, requires, ctx.noun));
     d.events.push(event(now, 'failover', target.id, epoch, `failover from ${active.id}: ${why}`));
     d.state = {
       ...d.state,
