@@ -286,6 +286,8 @@ interface TickOptions {
   readonly readings?: ReadingLog;
   /** Found the DB down (an outage, not a configuration error): keep checking it until this time (clock ms); absent = decide at once. */
   readonly watchDbUntil?: number;
+  /** Called once when the watch starts, so the outage is logged when first seen, not when the tick ends. */
+  readonly onDbWatch?: (db: DbObservation, until: number) => void;
 }
 
 /** One tick. */
@@ -302,6 +304,7 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
   if (observed.observation.db.status === 'unreachable' && observed.observation.db.transient === true && opts.watchDbUntil !== undefined) {
     // The outage clears the earlier readings first: none of them may serve as evidence once it is over.
     log.add(observed.observation.db, observed.observedAt);
+    opts.onDbWatch?.(observed.observation.db, opts.watchDbUntil);
     observed = await watchDb(deps, config, observed, opts.watchDbUntil);
   }
   log.add(observed.observation.db, observed.observedAt);

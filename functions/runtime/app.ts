@@ -108,7 +108,19 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     for (let k = 0; ; k++) {
       const owner = `${ctx.awsRequestId}#${k}`;
       try {
-        const report = await runTick({ ...deps, owner }, config, { dryRun: opts.dryRun, readings, ...(watchDbUntil === undefined ? {} : { watchDbUntil }) });
+        const report = await runTick({ ...deps, owner }, config, {
+          dryRun: opts.dryRun,
+          readings,
+          ...(watchDbUntil === undefined ? {} : { watchDbUntil }),
+          // Logged when first seen: the tick's own line only comes once the DB is back or the watch ends.
+          onDbWatch: (db, until) =>
+            deps.logger.warn('metadata DB unreachable, watching it', {
+              tick: k,
+              owner,
+              reason: db.status === 'unreachable' ? db.reason : undefined,
+              watchSeconds: Math.max(0, Math.round((until - deps.clock.now()) / 1000)),
+            }),
+        });
         reportTick(report, { config, logger: deps.logger, metrics: deps.metrics, extra: { tick: k, owner } });
         reports.push(report);
       } catch (err) {

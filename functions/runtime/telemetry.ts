@@ -172,6 +172,7 @@ const reportTick = (report: TickReport, sinks: ReportSinks): void => {
       return {
         kind: a.kind,
         nodeId: a.nodeId,
+        component: a.component ?? 'scheduler',
         epoch: a.epoch,
         purpose: a.purpose,
         reason: a.reason,

@@ -237,6 +237,36 @@ describe('Function: handler app', () => {
     expect(tel.json().find((l) => l.message === 'tick')).toMatchObject({ dbReachable: false, components: { scheduler: { desired: 1 } } });
   });
 
+  it('logs a DB outage when the scheduled tick first sees it, before the tick line that ends the watch', async () => {
+    const { app, tel, db, ctx } = setup();
+    db.observation = { status: 'unreachable', reason: 'connect ECONNREFUSED', transient: true };
+    await app.handle({ source: 'aws.events' }, ctx());
+    const messages = tel.json().map((l) => l.message);
+    const watching = messages.indexOf('metadata DB unreachable, watching it');
+    expect(watching).toBeGreaterThanOrEqual(0);
+    expect(watching).toBeLessThan(messages.indexOf('tick'));
+    const line = tel.json()[watching];
+    expect(line).toMatchObject({ level: 'WARN', reason: 'connect ECONNREFUSED', tick: 0 });
+    expect(line?.watchSeconds).toBeGreaterThan(10);
+    // A configuration error is not an outage: no watch, no such line.
+    tel.lines.length = 0;
+    db.observation = { status: 'unreachable', reason: 'authentication failed', transient: false };
+    await app.handle({ source: 'aws.events' }, ctx());
+    expect(tel.json().map((l) => l.message)).not.toContain('metadata DB unreachable, watching it');
+  });
+
+  it('names the component of every action in the tick line', async () => {
+    const { app, tel, db, ctx } = setup();
+    db.setRows([row('sched-a', 6, 21)]);
+    await app.handle({ action: 'reconcile' }, ctx());
+    db.setRows([row('sched-a', 80, 21)]);
+    tel.lines.length = 0;
+    await app.handle({ source: 'aws.events' }, ctx());
+    const actions = (tel.json().find((l) => l.message === 'tick')?.actions ?? []) as { component?: string }[];
+    expect(actions.length).toBeGreaterThan(0);
+    for (const a of actions) expect(a.component).toBe('scheduler');
+  });
+
   it('reports recovery blocked while no node can take the scheduler', async () => {
     const { app, tel, db, ctx, fleet } = setup();
     fleet.reach = {};
