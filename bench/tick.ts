@@ -3,7 +3,10 @@
  * store) against the local MariaDB and an in-process dynalite, with SSM mocked. Prints p50/p95 tick
  * latency and the DB statements and DynamoDB requests per tick.
  *
- *   npm run bench:tick -- [--ticks 300] [--task-rows 20000]
+ * `--components all` supervises Airflow 3's three components (scheduler, dag-processor, triggerer,
+ * one live row each): the tick must still be one DB statement and one DynamoDB request.
+ *
+ *   npm run bench:tick -- [--ticks 300] [--task-rows 20000] [--components scheduler|all]
  */
 import { parseArgs } from 'node:util';
 import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -19,9 +22,13 @@ import { startDynalite } from '../test/helpers/dynalite.js';
 import { captureTelemetry } from '../test/helpers/fakes.js';
 import { requireService, tempMariaDb } from '../test/helpers/services.js';
 
-const { values } = parseArgs({ options: { ticks: { type: 'string', default: '300' }, 'task-rows': { type: 'string', default: '20000' } } });
+const { values } = parseArgs({
+  options: { ticks: { type: 'string', default: '300' }, 'task-rows': { type: 'string', default: '20000' }, components: { type: 'string', default: 'scheduler' } },
+});
 const ticks = Number(values.ticks);
 const taskRows = Number(values['task-rows']);
+if (values.components !== 'scheduler' && values.components !== 'all') throw new Error(`--components must be scheduler or all, not ${values.components}`);
+const allComponents = values.components === 'all';
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
@@ -45,9 +52,11 @@ const main = async (): Promise<void> => {
         `INSERT INTO job (state,job_type,start_date,latest_heartbeat,hostname,unixname) VALUES ('failed','SchedulerJob',UTC_TIMESTAMP(6) - INTERVAL ${i} HOUR,UTC_TIMESTAMP(6) - INTERVAL ${i} HOUR,'sched-b','airflow')`,
       );
     }
-    await tmp.conn.query(
-      "INSERT INTO job (state,job_type,start_date,latest_heartbeat,hostname,unixname) VALUES ('running','SchedulerJob',UTC_TIMESTAMP(6),UTC_TIMESTAMP(6),'sched-a','airflow')",
-    );
+    for (const jobType of allComponents ? ['SchedulerJob', 'DagProcessorJob', 'TriggererJob'] : ['SchedulerJob']) {
+      await tmp.conn.query(
+        `INSERT INTO job (state,job_type,start_date,latest_heartbeat,hostname,unixname) VALUES ('running','${jobType}',UTC_TIMESTAMP(6),UTC_TIMESTAMP(6),'sched-a','airflow')`,
+      );
+    }
 
     const settings = parseSettings({
       cluster: {
@@ -57,6 +66,7 @@ const main = async (): Promise<void> => {
           { id: 'i-0bbbbbbbbbbbbbbb2', hostname: 'sched-b' },
           { id: 'i-0ccccccccccccccc3', hostname: 'sched-c' },
         ],
+        ...(allComponents ? { components: { dagProcessor: {}, triggerer: {} } } : {}),
       },
       db: { dialect: 'mysql', host: tmp.settings.host, port: tmp.settings.port, database: tmp.settings.database, user: tmp.settings.user, password: '', tls: false },
       aws: { tableName: dyn.tableName, startDocument: 'Wd-Start', stopDocument: 'Wd-Stop', statusDocument: 'Wd-Status' },
@@ -110,7 +120,9 @@ const main = async (): Promise<void> => {
     const dbStatements = (await questions()) - q0 - 1;
     latencies.sort((a, b) => a - b);
     const fmt = (n: number) => n.toFixed(2);
-    console.log(`bench:tick  ${ticks} warm ticks, MariaDB job table with ${taskRows} LocalTaskJob rows, dynalite, SSM mocked`);
+    console.log(
+      `bench:tick  ${ticks} warm ticks, ${allComponents ? 'scheduler + dag-processor + triggerer' : 'scheduler only'}, MariaDB job table with ${taskRows} LocalTaskJob rows, dynalite, SSM mocked`,
+    );
     console.log(`dispositions: ${[...verdicts].map(([k, v]) => `${k}=${v}`).join(', ')}`);
     console.log(`tick latency ms: p50 ${fmt(percentile(latencies, 50))}  p95 ${fmt(percentile(latencies, 95))}  max ${fmt(latencies.at(-1) ?? Number.NaN)}`);
     console.log(`per tick: DB statements ${(dbStatements / ticks).toFixed(2)}, DynamoDB requests ${((dynamoRequests - d0) / ticks).toFixed(2)}, SSM requests ${((ssmMock.calls().length - s0) / ticks).toFixed(2)}`);

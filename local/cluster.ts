@@ -1038,10 +1038,11 @@ class LocalCluster {
     this.fault('db-outage', `metadata DB unreachable for the watchdog and every scheduler (${mode === 'refuse' ? 'connections refused' : 'packets dropped'})`);
   }
 
-  dbBack(): void {
+  /** `expectRecovery`: the scheduler died in the outage, so its replacement is judged from here. */
+  dbBack(expectRecovery?: boolean): void {
     this.watchdogProxy.setMode('open');
     for (const n of this.nodes) if (this.ssm.node(n.id).reachability !== 'lost') n.proxy.setMode('open');
-    this.fault('db-back', 'metadata DB reachable again');
+    this.fault('db-back', 'metadata DB reachable again', undefined, expectRecovery);
   }
 
   /** DynamoDB is unreachable for the watchdogs (connections cut and refused); the harness's own reads go direct. */

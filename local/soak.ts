@@ -34,6 +34,8 @@ const SOAK_FAULT_KINDS = [
   'node-loss',
   'partition',
   'db-outage',
+  'db-blackhole',
+  'db-dynamodb-outage',
   'dynamodb-outage',
   'ssm-errors',
   'ssm-throttle',
@@ -55,7 +57,13 @@ type SoakStep = { readonly n: number; readonly gapMs: number } & (
    * the recovery first, so if that takes longer the node returns right after it.
    */
   | { readonly kind: 'node-loss' | 'partition'; readonly target: Target; readonly downMs: number }
-  | { readonly kind: 'db-outage' | 'dynamodb-outage'; readonly durationMs: number }
+  /**
+   * `db-outage`: connections refused and cut (a stopped or failing-over server); a real scheduler exits
+   * (research §7), so what is judged is the recovery from the DB's return. `db-blackhole`: packets
+   * dropped; the scheduler blocks and lives on, and must not be touched. `db-dynamodb-outage`: a refused
+   * DB and DynamoDB at once (the case where observe used to throw the DB reading away).
+   */
+  | { readonly kind: 'db-outage' | 'db-blackhole' | 'db-dynamodb-outage' | 'dynamodb-outage'; readonly durationMs: number }
   | { readonly kind: 'ssm-errors'; readonly probability: number; readonly operations?: readonly string[]; readonly durationMs: number }
   | { readonly kind: 'ssm-throttle'; readonly probability: number; readonly durationMs: number }
   /** The active scheduler crashes; `delayMs` later an operator asks for a failover while the watchdog recovers on its own. */
@@ -83,7 +91,9 @@ const WEIGHTS: Readonly<Record<SoakFaultKind, number>> = {
   hang: 10,
   'node-loss': 10,
   partition: 9,
-  'db-outage': 8,
+  'db-outage': 6,
+  'db-blackhole': 4,
+  'db-dynamodb-outage': 3,
   'dynamodb-outage': 8,
   'ssm-errors': 9,
   'ssm-throttle': 9,
@@ -135,6 +145,8 @@ const drawStep = (kind: SoakFaultKind, n: number, rnd: () => number, staleMs: nu
     case 'partition':
       return { ...base, kind, target: target(0.6), downMs: int(1000, 4 * staleMs) };
     case 'db-outage':
+    case 'db-blackhole':
+    case 'db-dynamodb-outage':
     case 'dynamodb-outage':
       return { ...base, kind, durationMs: int(1000, 2 * staleMs) };
     case 'ssm-errors': {
@@ -196,7 +208,11 @@ const describeStep = (s: SoakStep): string => {
     case 'partition':
       return `partition ${tgt(s.target)} for ${sec(s.downMs)}${s.target.role === 'active' ? ' (at least until the recovery)' : ''}`;
     case 'db-outage':
-      return `metadata DB outage of ${sec(s.durationMs)}`;
+      return `metadata DB refuses connections for ${sec(s.durationMs)}`;
+    case 'db-blackhole':
+      return `metadata DB drops packets for ${sec(s.durationMs)}`;
+    case 'db-dynamodb-outage':
+      return `metadata DB refuses connections and DynamoDB is unreachable for ${sec(s.durationMs)}`;
     case 'dynamodb-outage':
       return `DynamoDB outage of ${sec(s.durationMs)}`;
     case 'ssm-errors':
@@ -618,17 +634,51 @@ class Soak {
         await this.steady();
         return;
       }
-      case 'db-outage': {
+      case 'db-blackhole': {
         await this.settleNodes(); // dbBack reopens every node's DB link, which would heal a partition early
-        c.dbOutage();
-        // SPEC §4.2: a DB outage is never a reason to fail over, and after it nothing is started for
-        // staleAfterSeconds (bug-restart-after-db-outage); checked by `no-change` until the next step.
+        c.dbOutage('blackhole');
+        // The scheduler blocks and goes on when the DB returns: its heartbeat is merely unseen, then stale
+        // until its next beat lands. Nothing may stop, start or restart it; checked by `no-change`.
         this.#expectNoChange();
         this.count(s.kind);
         await sleep(s.durationMs);
         c.dbBack();
         await sleep(stale * 1000 + 500);
         await this.steady();
+        return;
+      }
+      case 'db-outage':
+      case 'db-dynamodb-outage': {
+        await this.settleNodes();
+        const both = s.kind === 'db-dynamodb-outage';
+        if (both && this.#dynamoUntil > Date.now()) return skip('a DynamoDB outage is already on');
+        const a = this.active();
+        if (a === undefined) return skip('no active scheduler');
+        const pid = c.mainPid(a);
+        const seen = this.maxJobId();
+        const from = Date.now();
+        c.dbOutage('refuse');
+        if (both) c.dynamodbOutage();
+        this.count(s.kind);
+        await sleep(s.durationMs);
+        // What is judged depends on what the outage did, read from the node: a scheduler that exited (real
+        // Airflow does, at once) must be beating again within the recovery bound of the DB's return,
+        // whoever starts it (systemd's Restart=always or the watchdog); one that lived through it must be
+        // left alone.
+        const survived = c.mainPid(a) === pid;
+        if (both) c.dynamodbBack();
+        c.dbBack(survived ? undefined : true);
+        if (survived) {
+          c.note(`soak: the scheduler on ${hostOf(a)} lived through the outage (pid ${pid ?? '?'})`);
+          this.#expectNoChange();
+          await sleep(stale * 1000 + 500);
+          await this.steady();
+          return;
+        }
+        this.#track(this.#ssmNow());
+        const lease = both ? this.#leaseLeftByOutage(from) : Promise.resolve();
+        await this.waitRecovered(seen, recoverMs);
+        await lease;
         return;
       }
       case 'dynamodb-outage': {

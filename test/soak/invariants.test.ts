@@ -103,6 +103,32 @@ describe('no-change invariant', () => {
     expect(r.violations).toEqual([]);
     expect(r.recoveries.map((m) => m.jobId)).toEqual([6]);
   });
+
+  it('a refused-DB outage: the recovery is judged from the DB return; a scheduler that lived through it must be left alone', () => {
+    const outage: TimelineEvent = { t: T0 + 4000, type: 'fault', kind: 'db-outage', detail: 'refused' };
+    const back = (extra: Partial<Extract<TimelineEvent, { type: 'fault' }>>): TimelineEvent => ({
+      t: T0 + 9000,
+      type: 'fault',
+      kind: 'db-back',
+      detail: 'back',
+      ...extra,
+    });
+    // The scheduler died in the outage; systemd's restart registers job 6 two seconds after the return.
+    const rows = (sec: number): SampleRow[] => (sec < 4 ? [row(5, A.hostname)] : sec < 11 ? [row(5, A.hostname, sec - 4)] : [row(6, A.hostname)]);
+    const ok = checkInvariants(timeline([...samples(0, 20, rows), stall(2), outage, back({ expectRecovery: true })]), OPTS);
+    expect(ok.violations).toEqual([]);
+    expect(ok.recoveries.map((m) => [m.fault.kind, m.jobId, m.seconds])).toEqual([['db-back', 6, 2]]);
+    // A return 9 s before the replacement is over the bound (3 + 1 + 4 + 2 s).
+    const late = (sec: number): SampleRow[] => (sec < 21 ? [row(5, A.hostname, Math.max(0.2, sec - 4))] : [row(6, A.hostname)]);
+    const slow = checkInvariants(timeline([...samples(0, 24, late), outage, back({ expectRecovery: true })]), OPTS);
+    expect(slow.violations.map((v) => v.message)).toEqual([expect.stringMatching(/after db-back: healthy again after 12\.0 s, bound 10\.0 s/)]);
+    const survived = back({ expectNoChange: true, activeNode: A.id, activeJobId: 5 });
+    const restarted = checkInvariants(timeline([...samples(0, 20, rows), outage, survived, command(10, 'stop', A.id)]), OPTS);
+    expect(restarted.violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/after db-back \(must change nothing\): stop sent to the active node/),
+      expect.stringMatching(/after db-back \(must change nothing\).*was replaced by job 6/),
+    ]);
+  });
 });
 
 describe('recovery allowances', () => {
