@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -423,6 +423,7 @@ class LocalCluster {
           WATCHDOG_HOSTNAME_OVERRIDE: n.hostname,
           SIM_DB_URL: urlOf(target, proxy.port),
           SIM_HOSTNAME: n.hostname,
+          SIM_CLOCK_FILE: join(dir, 'clock-offset'),
           SIM_HEARTBEAT_SEC: String(timings.heartbeatSec),
           SIM_HEALTH_THRESHOLD_SEC: String(timings.staleAfterSeconds),
           // Airflow's orphan check runs every 300 s at a 5 s heartbeat: keep that ratio under compressed time.
@@ -1061,6 +1062,23 @@ class LocalCluster {
     const kind =
       faults.throttle !== undefined ? 'ssm-throttle' : faults.latencyMs !== undefined ? 'ssm-slow' : faults.serverError !== undefined ? 'ssm-errors' : 'ssm-ok';
     this.fault(kind, detail);
+  }
+
+  /**
+   * Steps the node's clock while its processes run (`undefined`: back to the configured skew): every
+   * simulator on it reads the offset at each timestamp (SIM_CLOCK_FILE).
+   */
+  stepClock(nodeId: string, offsetSec: number | undefined, expectRecovery?: boolean): void {
+    const n = this.node(nodeId);
+    const file = join(n.env.HOME ?? '', 'clock-offset');
+    if (offsetSec === undefined) rmSync(file, { force: true });
+    else writeFileSync(file, String(offsetSec));
+    this.fault(
+      'clock-skew',
+      `${n.hostname}: clock ${offsetSec === undefined ? 'set right again' : `stepped to ${offsetSec > 0 ? '+' : ''}${offsetSec} s from the DB's`} while running`,
+      nodeId,
+      expectRecovery,
+    );
   }
 
   /** Environment changes of a node's future scheduler starts (e.g. SIM_CRASH_AFTER_SEC for a flapping node). */

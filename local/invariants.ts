@@ -3,6 +3,7 @@ import {
   componentOfUnit,
   type EventOf,
   eventsOf,
+  type SampleRow,
   healthyHosts,
   newestPerHost,
   type Timeline,
@@ -368,6 +369,19 @@ const checkNoChange = (tl: Timeline, out: Violation[]): number => {
       if (cmd !== undefined) {
         const to = cmd.nodeId === target.node ? `the active node ${cmd.nodeId}` : cmd.nodeId;
         out.push({ invariant: 'no-change', at: cmd.t, message: `${what}: ${cmd.action} sent to ${to} ${s(cmd.t - f.t)} later` });
+      }
+      // A new row of it anywhere (systemd starting a unit the watchdog fenced, at boot or on restart) is a
+      // change too, unless the fault is that start (a duplicate started by hand).
+      let seen = f.kind === 'duplicate' ? Number.POSITIVE_INFINITY : 0;
+      for (const e of samples) {
+        if (e.t > f.t) break;
+        for (const r of e.rows) seen = Math.max(seen, r.jobId);
+      }
+      const isNew = (r: SampleRow): boolean => r.jobId > seen && (r.jobType ?? 'SchedulerJob') === k.jobType;
+      const started = samples.find((e) => e.t >= f.t && e.t < end && e.rows.some(isNew));
+      const fresh = started?.rows.find(isNew);
+      if (started !== undefined && fresh !== undefined) {
+        out.push({ invariant: 'no-change', at: started.t, message: `${what}: a new ${NOUNS[k.name]} (job ${fresh.jobId} on ${fresh.hostname}) appeared ${s(started.t - f.t)} later` });
       }
       const host = tl.config.nodes.find((n) => n.id === target.node)?.hostname;
       if (target.jobId === undefined || host === undefined) continue;

@@ -37,6 +37,8 @@
  *   SIM_LOOP_SEC          how often the main loop touches the DB (heartbeat / 5, at most 1)
  *   SIM_ON_DB_LOSS        exit | survive (exit)
  *   SIM_SKEW_SEC          this host's clock offset in seconds (0; positive = ahead)
+ *   SIM_CLOCK_FILE        a file whose number, while it exists, replaces SIM_SKEW_SEC: the host's clock
+ *                         stepped while the process runs (NTP lost or stepping it)
  *   SIM_FLAVOR            2.5 | 2.8 | 3.0 (2.5)
  *   SIM_LAG               1 | 0 (default: 1 for 2.5 and 3.0, 0 for 2.8)
  *   SIM_HEALTH_THRESHOLD_SEC  scheduler_health_check_threshold for the orphan check (30)
@@ -52,7 +54,7 @@
  *   SIM_OWNER_PID         exit when this process is gone, children too (no leftovers if the harness dies)
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 
 type Dialect = 'mysql' | 'postgres';
@@ -116,8 +118,23 @@ const LOOP_EXIT_LINES: Record<JobType, readonly [string, string]> = {
   TriggererJob: ['Exception when executing TriggererJobRunner._run_trigger_loop', 'Exited trigger loop'],
 };
 
+const clockFile = env.SIM_CLOCK_FILE;
+/** The host's offset now: the clock file's (the harness steps it at run time), else SIM_SKEW_SEC. */
+const offsetMs = (): number => {
+  if (!clockFile) return skewMs;
+  let text: string;
+  try {
+    text = readFileSync(clockFile, 'utf8');
+  } catch {
+    return skewMs;
+  }
+  const sec = Number(text.trim());
+  if (!Number.isFinite(sec)) throw new Error(`SIM_CLOCK_FILE ${clockFile}: "${text.trim()}" is not a number of seconds`);
+  return sec * 1000;
+};
+
 /** This host's clock (with its skew). */
-const clock = (): Date => new Date(Date.now() + skewMs);
+const clock = (): Date => new Date(Date.now() + offsetMs());
 
 const event = (name: string, extra: Record<string, unknown> = {}): void => {
   const line = { t: Date.now(), pid: process.pid, pgid: process.pid, hostname, jobType, event: name, ...extra };

@@ -36,11 +36,14 @@ const SOAK_FAULT_KINDS = [
   'db-outage',
   'db-blackhole',
   'db-dynamodb-outage',
+  'db-outage-unseen',
   'dynamodb-outage',
   'ssm-errors',
   'ssm-throttle',
   'manual-failover',
   'clock-skew',
+  'clock-behind',
+  'fenced-reboot',
   'watchdog-kill',
 ] as const;
 type SoakFaultKind = (typeof SOAK_FAULT_KINDS)[number];
@@ -64,6 +67,15 @@ type SoakStep = { readonly n: number; readonly gapMs: number } & (
    * DB and DynamoDB at once (the case where observe used to throw the DB reading away).
    */
   | { readonly kind: 'db-outage' | 'db-blackhole' | 'db-dynamodb-outage' | 'dynamodb-outage'; readonly durationMs: number }
+  /**
+   * A black-holed DB for longer than staleAfterSeconds while the watchdog is frozen (SIGSTOP), so no tick
+   * sees it: the first tick after finds a live scheduler's heartbeat stale (an outage between two ticks).
+   */
+  | { readonly kind: 'db-outage-unseen'; readonly durationMs: number }
+  /** The active node's clock steps `behindSec` behind the DB's (more than staleAfterSeconds) for `holdMs`, then back. */
+  | { readonly kind: 'clock-behind'; readonly behindSec: number; readonly holdMs: number }
+  /** A standby (a fenced node: no permit) with its unit enabled reboots: systemd must not start it. */
+  | { readonly kind: 'fenced-reboot'; readonly index: number }
   | { readonly kind: 'ssm-errors'; readonly probability: number; readonly operations?: readonly string[]; readonly durationMs: number }
   | { readonly kind: 'ssm-throttle'; readonly probability: number; readonly durationMs: number }
   /** The active scheduler crashes; `delayMs` later an operator asks for a failover while the watchdog recovers on its own. */
@@ -71,8 +83,8 @@ type SoakStep = { readonly n: number; readonly gapMs: number } & (
   /** The node's clock is off by `skewSec` from its next scheduler start on (0: fixed again). */
   | { readonly kind: 'clock-skew'; readonly target: Target; readonly skewSec: number }
   /**
-   * The active scheduler crashes and the watchdog process is SIGKILLed while it reacts: `delayMs` after it
-   * sends its stop, its start, or (`any`) after the crash; a new one starts `restartMs` later.
+   * The active scheduler hangs and the watchdog process is SIGKILLed while it reacts: `delayMs` after it
+   * sends its stop, its start, or (`any`) after the hang; a new one starts `restartMs` later.
    */
   | { readonly kind: 'watchdog-kill'; readonly moment: 'stop-sent' | 'start-sent' | 'any'; readonly delayMs: number; readonly restartMs: number }
 );
@@ -98,7 +110,10 @@ const WEIGHTS: Readonly<Record<SoakFaultKind, number>> = {
   'ssm-errors': 9,
   'ssm-throttle': 9,
   'manual-failover': 8,
+  'db-outage-unseen': 4,
   'clock-skew': 8,
+  'clock-behind': 4,
+  'fenced-reboot': 4,
   'watchdog-kill': 3,
 };
 
@@ -157,8 +172,14 @@ const drawStep = (kind: SoakFaultKind, n: number, rnd: () => number, staleMs: nu
       return { ...base, kind, probability: 0.2 + 0.4 * rnd(), durationMs: int(staleMs, 4 * staleMs) };
     case 'manual-failover':
       return { ...base, kind, delayMs: int(0, staleMs + 2000), ...(rnd() < 0.5 ? { to: target(0) } : {}) };
+    case 'db-outage-unseen':
+      return { ...base, kind, durationMs: int(staleMs + 500, 2 * staleMs) };
     case 'clock-skew':
       return { ...base, kind, target: target(0.5), skewSec: pick(SKEWS) };
+    case 'clock-behind':
+      return { ...base, kind, behindSec: staleMs / 1000 + pick([1, 1.5, 3]), holdMs: int(2 * staleMs, 4 * staleMs) };
+    case 'fenced-reboot':
+      return { ...base, kind, index: int(0, 1) };
     case 'watchdog-kill': {
       // A stop or start answers within a second here: short delays land the kill inside the action.
       const moment = pick(['stop-sent', 'start-sent', 'any'] as const);
@@ -221,10 +242,16 @@ const describeStep = (s: SoakStep): string => {
       return `SSM throttles ${Math.round(s.probability * 100)} % of calls for ${sec(s.durationMs)}`;
     case 'manual-failover':
       return `crash, then a manual failover to ${s.to === undefined ? 'the next candidate' : tgt(s.to)} ${sec(s.delayMs)} later`;
+    case 'db-outage-unseen':
+      return `watchdog frozen while the metadata DB drops packets for ${sec(s.durationMs)}`;
+    case 'clock-behind':
+      return `clock of the active node stepped ${s.behindSec} s behind the DB's for ${sec(s.holdMs)}`;
+    case 'fenced-reboot':
+      return `standby ${s.index + 1} reboots with its unit enabled`;
     case 'clock-skew':
       return `clock of ${tgt(s.target)} ${s.skewSec === 0 ? 'fixed' : `${s.skewSec > 0 ? '+' : ''}${s.skewSec} s`} from its next start`;
     case 'watchdog-kill':
-      return `crash, then SIGKILL the watchdog ${sec(s.delayMs)} after ${s.moment === 'any' ? 'the crash' : `its ${s.moment === 'stop-sent' ? 'stop' : 'start'} is sent`}; a new one ${sec(s.restartMs)} later`;
+      return `hang, then SIGKILL the watchdog ${sec(s.delayMs)} after ${s.moment === 'any' ? 'the hang' : `its ${s.moment === 'stop-sent' ? 'stop' : 'start'} is sent`}; a new one ${sec(s.restartMs)} later`;
   }
 };
 
@@ -647,6 +674,63 @@ class Soak {
         await this.steady();
         return;
       }
+      case 'db-outage-unseen': {
+        await this.settleNodes();
+        if (this.active() === undefined) return skip('no active scheduler');
+        const wd = this.wd;
+        wd.child.kill('SIGSTOP');
+        c.note(`soak: watchdog ${wd.name} frozen (SIGSTOP) so that no tick sees the outage`);
+        c.dbOutage('blackhole');
+        this.#expectNoChange();
+        this.count(s.kind);
+        await sleep(s.durationMs);
+        c.dbBack();
+        wd.child.kill('SIGCONT');
+        c.note(`soak: watchdog ${wd.name} resumed (SIGCONT)`);
+        await sleep(stale * 1000 + 500);
+        await this.steady();
+        return;
+      }
+      case 'clock-behind': {
+        const a = this.active();
+        if (a === undefined) return skip('no active scheduler');
+        // Its heartbeat stays older than staleAfterSeconds but advances: alive, a clock-skew alarm, no action.
+        // Not while a row its host left by a recent crash is younger than the step: stepped back, the live
+        // row's heartbeat would fall behind that orphan's, and the host's newest row (by heartbeat, the
+        // watchdog's and Airflow's own choice) would be the dead one (docs/soak.md, "Findings").
+        const host = hostOf(a);
+        const live = newestPerHost(c.latestSample()?.rows ?? []).get(host);
+        const orphanAge = Math.min(
+          ...(c.latestSample()?.rows ?? []).filter((r) => r.hostname === host && r.state === 'running' && r.jobId !== live?.jobId).map((r) => r.age),
+        );
+        const waitMs = Math.max(0, (s.behindSec + 2 * this.t.heartbeatSec - orphanAge) * 1000);
+        if (waitMs > 0) {
+          c.note(`soak: an orphan row on ${host} is ${orphanAge.toFixed(1)} s old; stepping its clock back ${s.behindSec} s in ${(waitMs / 1000).toFixed(1)} s`);
+          await sleep(waitMs);
+          if (this.active() !== a) return skip('the active node changed while waiting for the orphan row to age');
+        }
+        c.stepClock(a, -s.behindSec);
+        this.#expectNoChange();
+        this.count(s.kind);
+        await sleep(s.holdMs);
+        c.stepClock(a, undefined);
+        await this.steady();
+        return;
+      }
+      case 'fenced-reboot': {
+        await this.settleNodes();
+        const id = this.node({ role: 'standby', index: s.index });
+        if (id === undefined) return skip('no standby');
+        // Its permit is gone (never granted, or revoked by the stop that fenced it): the unit's
+        // ExecCondition refuses the start systemd attempts at boot.
+        c.enableUnit(id, true);
+        c.rebootNode(id, false);
+        this.#expectNoChange();
+        this.count(s.kind);
+        await sleep(stale * 1000 + 1000);
+        c.enableUnit(id, false);
+        return;
+      }
       case 'db-outage':
       case 'db-dynamodb-outage': {
         await this.settleNodes();
@@ -758,7 +842,9 @@ class Soak {
         if (a === undefined) return skip('no active scheduler');
         const seen = this.maxJobId();
         const from = Date.now();
-        if (!inject(() => c.crash(a, true))) return;
+        // A hang, not a crash: the recommended unit's Restart=always would bring a crashed one back before
+        // the watchdog sends anything; a frozen one the watchdog itself must stop and start.
+        if (!inject(() => c.hang(a, true))) return;
         this.#track(this.#ssmNow());
         this.count(s.kind);
         if (s.moment !== 'any') {
@@ -791,6 +877,7 @@ class Soak {
         await this.startWatchdog();
         this.#block(killedAt, Date.now(), this.t.checkIntervalSeconds, `no watchdog running (${dead.name} killed)`);
         await this.waitRecovered(seen, recoverMs + this.t.leaseSeconds * 1000);
+        c.unhang(a); // SIGKILLed by the stop: a no-op unless something went wrong
         return;
       }
     }

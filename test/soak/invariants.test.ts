@@ -71,9 +71,11 @@ describe('no-change invariant', () => {
     ]);
     const r = checkInvariants(tl, OPTS);
     expect(r.ok).toBe(false);
-    expect(r.violations.map((v) => v.invariant)).toEqual(['no-change', 'no-change']);
-    expect(r.violations[0]?.message).toMatch(/stop sent to the active node/);
-    expect(r.violations[1]?.message).toMatch(/job 5 on airflow-a\.local\) is no longer live/);
+    expect(r.violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/stop sent to the active node/),
+      expect.stringMatching(/job 5 on airflow-a\.local\) is no longer live/),
+      expect.stringMatching(/a new scheduler \(job 6 on airflow-a\.local\) appeared 6\.0 s later/),
+    ]);
     expect(formatReport(tl, r).join('\n')).toMatch(/VIOLATION no-change/);
   });
 
@@ -85,9 +87,37 @@ describe('no-change invariant', () => {
     ]);
     expect(checkInvariants(failover, OPTS).violations.filter((v) => v.invariant === 'no-change').map((v) => v.message)).toEqual([
       expect.stringMatching(/start sent to i-00000000000000002/),
+      expect.stringMatching(/a new scheduler \(job 6 on airflow-b\.local\) appeared/),
     ]);
     const replaced = timeline([...samples(0, 20, (sec) => (sec < 6 ? [row(5, A.hostname)] : [row(7, A.hostname)])), stall(2)]);
-    expect(checkInvariants(replaced, OPTS).violations.map((v) => v.message)).toEqual([expect.stringMatching(/was replaced by job 7/)]);
+    expect(checkInvariants(replaced, OPTS).violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/a new scheduler \(job 7 on airflow-a\.local\) appeared/),
+      expect.stringMatching(/was replaced by job 7/),
+    ]);
+  });
+
+  it('flags a scheduler that systemd starts on its own on a fenced standby (a reboot), with no command sent', () => {
+    const reboot: TimelineEvent = {
+      t: T0 + 2000,
+      type: 'fault',
+      kind: 'other',
+      node: B.id,
+      detail: 'airflow-b.local rebooted',
+      expectNoChange: true,
+      activeNode: A.id,
+      activeJobId: 5,
+    };
+    // The watchdog stops the duplicate within a tick, so only no-change can tell.
+    const tl = timeline([...samples(0, 20, (sec) => (sec < 7 || sec > 9 ? [row(5, A.hostname)] : [row(5, A.hostname), row(6, B.hostname)])), reboot]);
+    expect(checkInvariants(tl, OPTS).violations.map((v) => v.message)).toEqual([
+      'after other on i-00000000000000002 (must change nothing): a new scheduler (job 6 on airflow-b.local) appeared 5.0 s later',
+    ]);
+    // Unless the fault is that start: an operator's duplicate by hand, which only the active must outlive.
+    const byHand = timeline([...samples(0, 20, (sec) => (sec < 7 || sec > 9 ? [row(5, A.hostname)] : [row(5, A.hostname), row(6, B.hostname)])), { ...reboot, kind: 'duplicate' }]);
+    expect(checkInvariants(byHand, OPTS).violations).toEqual([]);
+    // A new row of another job type (a task's LocalTaskJob) is not a scheduler.
+    const task = timeline([...samples(0, 20, (sec) => [row(5, A.hostname), ...(sec < 7 ? [] : [{ ...row(6, B.hostname), jobType: 'LocalTaskJob' }])]), reboot]);
+    expect(checkInvariants(task, OPTS).violations).toEqual([]);
   });
 
   it('ends at the next fault that expects a recovery', () => {
@@ -126,6 +156,7 @@ describe('no-change invariant', () => {
     const restarted = checkInvariants(timeline([...samples(0, 20, rows), outage, survived, command(10, 'stop', A.id)]), OPTS);
     expect(restarted.violations.map((v) => v.message)).toEqual([
       expect.stringMatching(/after db-back \(must change nothing\): stop sent to the active node/),
+      expect.stringMatching(/after db-back \(must change nothing\): a new scheduler \(job 6 on airflow-a\.local\) appeared 2\.0 s later/),
       expect.stringMatching(/after db-back \(must change nothing\).*was replaced by job 6/),
     ]);
   });
