@@ -26,7 +26,7 @@ const ASSUMPTIONS = {
   hoursPerMonth: { value: 730, why: 'AWS pricing convention (8,760 h / 12)' },
   billedMsPerTick: {
     value: 250,
-    why: 'billed duration of a warm tick that changes nothing, at 128 MiB: the record, the DB and SSM are read in parallel, and SSM DescribeInstanceInformation (tens of ms) dominates; the same tick takes about 2 ms on a full core against local services (npm run bench:tick), and 128 MiB gets about a fourteenth of a vCPU',
+    why: 'billed duration of a warm tick that changes nothing, at 128 MiB: the record, the DB and SSM are read in parallel, and SSM DescribeInstanceInformation (tens of ms) dominates; the same tick takes about 5 ms on a full core against local services, with one component or three (npm run bench:tick, p50 5.2 ms), and 128 MiB gets about a fourteenth of a vCPU',
   },
   coldStartsPerMonth: { value: 1500, why: 'about two execution environments, each replaced every hour or so' },
   billedMsPerColdStart: { value: 2000, why: 'init (module load and preload, about 0.1–0.2 s on a full core: npm run bench:bundle) at a fourteenth of a vCPU; Lambda bills init' },

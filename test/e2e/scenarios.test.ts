@@ -94,7 +94,7 @@ describe.concurrent('local cluster scenarios', () => {
       const stops = eventsOf(after, 'tick')
         .flatMap((t) => t.actions)
         .filter((x) => x.kind === 'stop' && x.nodeId === a && x.purpose === 'stop-duplicate');
-      expect(stops.length).toBeGreaterThanOrEqual(1);
+      expect(stops.length, dumpTimeline(c.timeline, healAt - 5000)).toBeGreaterThanOrEqual(1);
       assertInvariants(c.timeline);
     });
   }, 120_000);
