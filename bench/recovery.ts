@@ -16,8 +16,8 @@
  * delays a *second* attempt (when the restart fails), not the first heartbeat; it is reported, not added.
  *
  * The nodes run the unit the README recommends (Restart=always, RestartSec 0.5 s here) unless `--unit
- * bare`: with it systemd brings a crashed scheduler back before the watchdog has to, so the crash row is
- * systemd's and the hang row the watchdog's. A third kind, `db-outage`, refuses the metadata DB for
+ * bare`. With the recommended unit systemd brings a crashed scheduler back before the watchdog has to,
+ * so the crash row is systemd's and the hang row the watchdog's. A third kind, `db-outage`, refuses the metadata DB for
  * 2 × staleAfterSeconds (the scheduler exits on it, as real Airflow does) and measures from the DB's
  * return to the first fresh heartbeat of a new scheduler: the issue's "beating again within 15 s of the
  * DB's return" at compressed timings.
@@ -187,7 +187,7 @@ const main = async (): Promise<void> => {
       `\n  failover-controller scaled to these units (× ${scale}): poll every ${poll} s, health threshold ${threshold} s, ${(
         CONTROLLER.sleepAfterStartSeconds * scale
       ).toFixed(1)} s sleep after each start (delays a second attempt only, not counted above).\n` +
-        `  Same heartbeat age at each fault and the same measured start command time (p50 ${quantile(starts, 0.5).toFixed(2)} s, max ${Math.max(...starts).toFixed(2)} s) for both.\n` +
+        `  Same heartbeat age at each fault and the same measured start command time (faults systemd restarted: the run's median) (p50 ${quantile(starts, 0.5).toFixed(2)} s, max ${Math.max(...starts).toFixed(2)} s) for both.\n` +
         `  Watchdog bound (SPEC §10): staleAfterSeconds + checkIntervalSeconds + start time = ${stale} + ${TIMINGS.checkIntervalSeconds} + start.\n` +
         `  Invariants over the whole run: ${
           report.ok

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,6 +26,7 @@ import {
   urlOf,
   watchdogDbConfig,
 } from './db.js';
+import { type Ec2Endpoint, startEc2Endpoint } from './ec2-endpoint.js';
 import { type EndpointFaults, type SsmEndpoint, type SsmEvent, startSsmEndpoint } from './ssm-endpoint.js';
 import type { EventOf, FaultKind, Timeline, TimelineComponent, TimelineConfig, TimelineEvent, TimelineNode } from './timeline.js';
 import { componentOfUnit, eventsOf, healthyHosts, newestPerHost, timelineComponent, timelineComponents } from './timeline.js';
@@ -294,6 +295,8 @@ class LocalCluster {
     readonly dynamo: DynaliteHandle,
     readonly dynamoProxy: TcpProxy,
     readonly ssm: SsmEndpoint,
+    /** The local EC2 endpoint: the power fence (fenceUnreachable `ec2-stop`) powers a node off through it. */
+    readonly ec2: Ec2Endpoint,
     nodes: SimNodeHandle[],
     settings: WatchdogSettingsInput,
     timings: Timings,
@@ -444,6 +447,8 @@ class LocalCluster {
         onEvent: (e) => self?.onSsmEvent(e),
       });
       cleanups.push(() => ssm.close());
+      const ec2 = await startEc2Endpoint({ instanceIds: nodes.map((n) => n.id), onStop: (id, force) => self?.powerOff(id, force) });
+      cleanups.push(() => ec2.close());
       const tlComponents: TimelineComponent[] = specs.map((k) => ({
         name: k.name,
         jobType: k.jobType,
@@ -467,7 +472,7 @@ class LocalCluster {
         // A scheduler-only cluster's timeline stays as it was (the scheduler is read from the fields above).
         ...(tlComponents.length > 1 || settings.cluster.components?.scheduler !== undefined ? { components: tlComponents } : {}),
       };
-      self = new LocalCluster(opts, root, backend, target, sampler, watchdogProxy, dynamo, dynamoProxy, ssm, nodes, settingsInput, timings, tlConfig);
+      self = new LocalCluster(opts, root, backend, target, sampler, watchdogProxy, dynamo, dynamoProxy, ssm, ec2, nodes, settingsInput, timings, tlConfig);
       self.airflowDb = airflowDb;
       self.#simPath = simPath;
       for (const n of nodes) self.#writeUnitExecs(n);
@@ -706,6 +711,7 @@ class LocalCluster {
       WATCHDOG_CONFIG: JSON.stringify(settings),
       AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${this.dynamoProxy.port}`,
       AWS_ENDPOINT_URL_SSM: this.ssm.url,
+      AWS_ENDPOINT_URL_EC2: this.ec2.url,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -959,9 +965,22 @@ class LocalCluster {
     this.fault('node-lost', `${n.hostname} is gone (host terminated)`, nodeId, expectRecovery, hits);
   }
 
+  /**
+   * EC2 StopInstances from a watchdog (its power fence): the instance is off, as a lost host is (every
+   * process killed, absent from SSM, DB link cut); a note, not a fault, since the watchdog did it.
+   */
+  powerOff(nodeId: string, force: boolean): void {
+    const n = this.node(nodeId);
+    this.ssm.setReachability(nodeId, 'lost');
+    n.proxy.setMode('refuse');
+    this.#systemctl(n, ['fake-kill-all']);
+    this.note(`${n.hostname}: EC2 StopInstances${force ? ' (Force)' : ''} from a watchdog, host powered off`);
+  }
+
   /** The host is back (rebooted): empty process table, same disk. */
   restoreNode(nodeId: string): void {
     const n = this.node(nodeId);
+    this.ec2.start(nodeId);
     n.proxy.setMode('open');
     this.ssm.setReachability(nodeId, 'online');
     this.fault('node-back', `${n.hostname} is back in SSM`, nodeId);
@@ -1068,16 +1087,20 @@ class LocalCluster {
    * Steps the node's clock while its processes run (`undefined`: back to the configured skew): every
    * simulator on it reads the offset at each timestamp (SIM_CLOCK_FILE).
    */
-  stepClock(nodeId: string, offsetSec: number | undefined, expectRecovery?: boolean): void {
+  stepClock(nodeId: string, offsetSec: number | undefined): void {
     const n = this.node(nodeId);
-    const file = join(n.env.HOME ?? '', 'clock-offset');
+    const file = n.env.SIM_CLOCK_FILE;
+    if (file === undefined) throw new Error(`stepClock: ${n.hostname} has no SIM_CLOCK_FILE`);
     if (offsetSec === undefined) rmSync(file, { force: true });
-    else writeFileSync(file, String(offsetSec));
+    else {
+      // Renamed into place, so a simulator never reads a half-written file.
+      writeFileSync(`${file}.new`, String(offsetSec));
+      renameSync(`${file}.new`, file);
+    }
     this.fault(
       'clock-skew',
       `${n.hostname}: clock ${offsetSec === undefined ? 'set right again' : `stepped to ${offsetSec > 0 ? '+' : ''}${offsetSec} s from the DB's`} while running`,
       nodeId,
-      expectRecovery,
     );
   }
 

@@ -3,9 +3,10 @@ import {
   componentOfUnit,
   type EventOf,
   eventsOf,
-  type SampleRow,
   healthyHosts,
+  jobTypeOf,
   newestPerHost,
+  type SampleRow,
   type Timeline,
   type TimelineComponent,
   timelineComponent,
@@ -370,20 +371,30 @@ const checkNoChange = (tl: Timeline, out: Violation[]): number => {
         const to = cmd.nodeId === target.node ? `the active node ${cmd.nodeId}` : cmd.nodeId;
         out.push({ invariant: 'no-change', at: cmd.t, message: `${what}: ${cmd.action} sent to ${to} ${s(cmd.t - f.t)} later` });
       }
+      const host = tl.config.nodes.find((n) => n.id === target.node)?.hostname;
       // A new row of it anywhere (systemd starting a unit the watchdog fenced, at boot or on restart) is a
-      // change too, unless the fault is that start (a duplicate started by hand).
-      let seen = f.kind === 'duplicate' ? Number.POSITIVE_INFINITY : 0;
+      // change too; on the active's host it shows as a replaced job below. Not on the host of a duplicate
+      // started by hand: that start is the fault. Without a sample before the fault there is no baseline.
+      let seen: number | undefined;
       for (const e of samples) {
         if (e.t > f.t) break;
-        for (const r of e.rows) seen = Math.max(seen, r.jobId);
+        for (const r of e.rows) seen = Math.max(seen ?? 0, r.jobId);
+        seen ??= 0;
       }
-      const isNew = (r: SampleRow): boolean => r.jobId > seen && (r.jobType ?? 'SchedulerJob') === k.jobType;
-      const started = samples.find((e) => e.t >= f.t && e.t < end && e.rows.some(isNew));
-      const fresh = started?.rows.find(isNew);
-      if (started !== undefined && fresh !== undefined) {
-        out.push({ invariant: 'no-change', at: started.t, message: `${what}: a new ${NOUNS[k.name]} (job ${fresh.jobId} on ${fresh.hostname}) appeared ${s(started.t - f.t)} later` });
+      if (seen !== undefined) {
+        const baseline = seen;
+        const byHand = f.kind === 'duplicate' ? tl.config.nodes.find((n) => n.id === f.node)?.hostname : undefined;
+        const isNew = (r: SampleRow): boolean => r.jobId > baseline && jobTypeOf(r) === k.jobType && r.hostname !== host && r.hostname !== byHand;
+        const started = samples.find((e) => e.t >= f.t && e.t < end && e.rows.some(isNew));
+        const fresh = started?.rows.find(isNew);
+        if (started !== undefined && fresh !== undefined) {
+          out.push({
+            invariant: 'no-change',
+            at: started.t,
+            message: `${what}: a new ${NOUNS[k.name]} (job ${fresh.jobId} on ${fresh.hostname}) appeared ${s(started.t - f.t)} later`,
+          });
+        }
       }
-      const host = tl.config.nodes.find((n) => n.id === target.node)?.hostname;
       if (target.jobId === undefined || host === undefined) continue;
       for (const e of samples) {
         if (e.t < f.t || e.t >= end) continue;

@@ -128,6 +128,8 @@ const offsetMs = (): number => {
   } catch {
     return skewMs;
   }
+  // Empty: being replaced (the harness renames a new file over it); the configured skew meanwhile.
+  if (text.trim() === '') return skewMs;
   const sec = Number(text.trim());
   if (!Number.isFinite(sec)) throw new Error(`SIM_CLOCK_FILE ${clockFile}: "${text.trim()}" is not a number of seconds`);
   return sec * 1000;
@@ -307,7 +309,6 @@ const endChildren = (signal: NodeJS.Signals): void => {
   }
 };
 
-/** The loop died on a DB connection error: what 2.7.3 and 3.0.2 log and do. Nothing is written. */
 /** No row yet: Airflow exits when it cannot create its job row (2.7.3: OperationalError 2002 "Can't connect"). */
 const startFailed = (e: unknown): never => {
   exiting = true;
@@ -316,6 +317,7 @@ const startFailed = (e: unknown): never => {
   process.exit(1);
 };
 
+/** The loop died on a DB connection error: what 2.7.3 and 3.0.2 log and do. Nothing is written. */
 const dbLost = (what: string, e: unknown): never => {
   if (jobId === undefined) return startFailed(e);
   exiting = true;

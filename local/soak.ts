@@ -22,7 +22,7 @@ import { type LocalCluster as Cluster, FAST_TIMINGS, LocalCluster, type Timings,
 import type { EndpointFaults } from './ssm-endpoint.js';
 import { plotHeartbeats, writePictures } from './plot.js';
 import { checkInvariants, formatAllowances, type InvariantReport, quantile, type RecoveryMeasure, recoveredAt } from './invariants.js';
-import { type EventOf, eventsOf, newestPerHost, type Timeline } from './timeline.js';
+import { type EventOf, eventsOf, jobTypeOf, newestPerHost, type Timeline } from './timeline.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -680,13 +680,16 @@ class Soak {
         const wd = this.wd;
         wd.child.kill('SIGSTOP');
         c.note(`soak: watchdog ${wd.name} frozen (SIGSTOP) so that no tick sees the outage`);
-        c.dbOutage('blackhole');
-        this.#expectNoChange();
-        this.count(s.kind);
-        await sleep(s.durationMs);
-        c.dbBack();
-        wd.child.kill('SIGCONT');
-        c.note(`soak: watchdog ${wd.name} resumed (SIGCONT)`);
+        try {
+          c.dbOutage('blackhole');
+          this.#expectNoChange();
+          this.count(s.kind);
+          await sleep(s.durationMs);
+          c.dbBack();
+        } finally {
+          wd.child.kill('SIGCONT');
+          c.note(`soak: watchdog ${wd.name} resumed (SIGCONT)`);
+        }
         await sleep(stale * 1000 + 500);
         await this.steady();
         return;
@@ -701,7 +704,9 @@ class Soak {
         const host = hostOf(a);
         const live = newestPerHost(c.latestSample()?.rows ?? []).get(host);
         const orphanAge = Math.min(
-          ...(c.latestSample()?.rows ?? []).filter((r) => r.hostname === host && r.state === 'running' && r.jobId !== live?.jobId).map((r) => r.age),
+          ...(c.latestSample()?.rows ?? [])
+            .filter((r) => r.hostname === host && jobTypeOf(r) === 'SchedulerJob' && r.state === 'running' && r.jobId !== live?.jobId)
+            .map((r) => r.age),
         );
         const waitMs = Math.max(0, (s.behindSec + 2 * this.t.heartbeatSec - orphanAge) * 1000);
         if (waitMs > 0) {
@@ -719,16 +724,18 @@ class Soak {
       }
       case 'fenced-reboot': {
         await this.settleNodes();
+        if (this.active() === undefined) return skip('no active scheduler');
         const id = this.node({ role: 'standby', index: s.index });
         if (id === undefined) return skip('no standby');
-        // Its permit is gone (never granted, or revoked by the stop that fenced it): the unit's
-        // ExecCondition refuses the start systemd attempts at boot.
+        // A boot clears /run and with it any permit, so the unit's ExecCondition refuses the start
+        // systemd attempts at boot: what is tested is that the guard is installed and holds at boot.
         c.enableUnit(id, true);
         c.rebootNode(id, false);
         this.#expectNoChange();
         this.count(s.kind);
         await sleep(stale * 1000 + 1000);
         c.enableUnit(id, false);
+        await this.steady();
         return;
       }
       case 'db-outage':
@@ -739,22 +746,25 @@ class Soak {
         const a = this.active();
         if (a === undefined) return skip('no active scheduler');
         const pid = c.mainPid(a);
+        const job = newestPerHost(c.latestSample()?.rows ?? []).get(hostOf(a))?.jobId;
+        if (pid === undefined || job === undefined) return skip('the active scheduler has no main process or row');
         const seen = this.maxJobId();
         const from = Date.now();
         c.dbOutage('refuse');
         if (both) c.dynamodbOutage();
         this.count(s.kind);
         await sleep(s.durationMs);
-        // What is judged depends on what the outage did, read from the node: a scheduler that exited (real
-        // Airflow does, at once) must be beating again within the recovery bound of the DB's return,
-        // whoever starts it (systemd's Restart=always or the watchdog); one that lived through it must be
-        // left alone.
-        const survived = c.mainPid(a) === pid;
+        // What is judged depends on what the outage did, read from the simulator's own log: one that exited
+        // on it (real Airflow does, at once) must be beating again within the recovery bound of the DB's
+        // return, whoever starts it (systemd's Restart=always or the watchdog). Any other end of it (a stop
+        // by the watchdog inside the outage) is a change the no-change check below reports.
+        const exited = eventsOf(c.timeline, 'sim').some((e) => e.t >= from && e.pid === pid && e.event === 'db-lost');
         if (both) c.dynamodbBack();
-        c.dbBack(survived ? undefined : true);
-        if (survived) {
-          c.note(`soak: the scheduler on ${hostOf(a)} lived through the outage (pid ${pid ?? '?'})`);
-          this.#expectNoChange();
+        c.dbBack(exited ? true : undefined);
+        if (!exited) {
+          c.note(`soak: the scheduler on ${hostOf(a)} (pid ${pid}) did not exit on the outage`);
+          const back = c.lastFault();
+          if (back !== undefined) c.amendFault(back, { expectNoChange: true, activeNode: a, activeJobId: job });
           await sleep(stale * 1000 + 500);
           await this.steady();
           return;
@@ -915,7 +925,7 @@ const runSoak = async (opts: SoakOptions): Promise<SoakReport> => {
       for (let step: SoakStep | undefined = planned; step !== undefined; ) {
         await sleep(step.gapMs);
         const at = ((Date.now() - c.timeline.startedAt) / 1000).toFixed(1);
-        log(`  +${at.padStart(6)} s  #${String(step.n).padStart(3)} ${step.kind.padEnd(15)} ${describeStep(step)}${isOverlay(step) ? ' [overlay]' : ''}`);
+        log(`  +${at.padStart(6)} s  #${String(step.n).padStart(3)} ${step.kind.padEnd(18)} ${describeStep(step)}${isOverlay(step) ? ' [overlay]' : ''}`);
         if (await soak.run(step)) break;
         step = spares[sparesRun.length];
         if (step === undefined) {

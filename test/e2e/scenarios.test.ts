@@ -99,6 +99,36 @@ describe.concurrent('local cluster scenarios', () => {
     });
   }, 120_000);
 
+  it('power fence (fenceUnreachable ec2-stop): a partitioned active is powered off before the start elsewhere, so its return makes no duplicate (PGlite)', async () => {
+    await withCluster(await startCluster('pglite', 'e2e_power_fence', { cluster: { fenceUnreachable: 'ec2-stop' } }), async (c) => {
+      await c.startWatchdog('wd').ready;
+      const a = await c.waitForSteady(30_000, { holdMs: 1000 });
+      const from = Date.now();
+      // The scheduler on a blocks (packets dropped) and would beat again after a heal: without the
+      // fence that is the duplicate the partition-heal test sees stopped within a tick.
+      c.partition(a);
+      const b = await waitRecovered(c);
+      expect(b).not.toBe(a);
+      const stops = c.ec2.calls.filter((x) => x.action === 'StopInstances');
+      expect(stops.map((x) => ({ instanceIds: x.instanceIds, force: x.force }))).toEqual([{ instanceIds: [a], force: true }]);
+      const start = eventsOf(sliceTimeline(c.timeline, from, Date.now()), 'command').find((e) => e.phase === 'sent' && e.action === 'start' && e.nodeId === b);
+      expect(start, dumpTimeline(c.timeline, from)).toBeDefined();
+      expect(stops[0]?.t).toBeLessThan(start?.t ?? 0);
+      expect(c.ec2.state(a)).toBe('stopped');
+      expect(c.mainPid(a)).toBeUndefined();
+      // The instance is started again and boots with its unit enabled: no permit survives a boot, so
+      // systemd's start is refused, and nothing runs beside b.
+      c.enableUnit(a, true);
+      c.restoreNode(a);
+      c.rebootNode(a, false);
+      await sleep((E2E_TIMINGS.staleAfterSeconds + 3) * 1000);
+      expect(c.mainPid(a)).toBeUndefined();
+      expect(c.healthyNodes()).toEqual([b]);
+      const report = assertInvariants(c.timeline);
+      expect(report.duplicateWindows.filter((w) => w.from >= from)).toEqual([]);
+    });
+  }, 120_000);
+
   it('clock skew of +10 s and -10 s on the schedulers (PGlite)', async () => {
     const timings = { heartbeatSec: 1, staleAfterSeconds: 15 };
     const c = await startCluster('pglite', 'e2e_skew', { timings, nodes: 2 });
