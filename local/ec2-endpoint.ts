@@ -6,11 +6,12 @@ import type { AddressInfo } from 'node:net';
  * A local EC2-compatible endpoint (the Query protocol: form-encoded `Action=…` in, XML out), enough for
  * the watchdog's power fence (functions/adapters/ec2-fencer.ts) and the real `@aws-sdk/client-ec2`:
  * `StopInstances` and `DescribeInstances`, by instance id. A stop calls `onStop` (the local cluster powers
- * the node off: every process killed, absent from SSM, DB link cut) and the instance reports `stopping`,
- * then `stopped` from the next describe on; `start` (the node booted again) sets it `running`. Signatures
+ * the node off: every process killed, absent from SSM, DB link cut); the answer says `stopping`, and
+ * `DescribeInstances` says `stopped` from then on; `start` (the node booted again) sets it `running`. Signatures
  * are not checked. An id the endpoint does not know gets `InvalidInstanceID.NotFound`, as EC2 answers.
  */
 
+/** `stopping` only ever appears in a StopInstances answer: a local power-off is over at once. */
 type InstanceState = 'running' | 'stopping' | 'stopped';
 
 const STATE_CODES: Readonly<Record<InstanceState, number>> = { running: 16, stopping: 64, stopped: 80 };
@@ -70,21 +71,16 @@ const startEc2Endpoint = async (opts: Ec2EndpointOptions): Promise<Ec2Endpoint> 
     if (action === 'StopInstances') {
       const items = ids.map((id) => {
         const before = states.get(id) ?? 'running';
-        if (before === 'running') {
-          opts.onStop(id, force);
-          states.set(id, 'stopping');
-        }
-        return `<item><instanceId>${id}</instanceId>${stateXml('currentState', states.get(id) ?? 'stopping')}${stateXml('previousState', before)}</item>`;
+        // The local power-off is over when onStop returns: EC2 answers `stopping`, later reads `stopped`.
+        if (before === 'running') opts.onStop(id, force);
+        states.set(id, 'stopped');
+        return `<item><instanceId>${id}</instanceId>${stateXml('currentState', before === 'running' ? 'stopping' : 'stopped')}${stateXml('previousState', before)}</item>`;
       });
       return send(res, 200, `<StopInstancesResponse xmlns="${NS}">${requestId}<instancesSet>${items.join('')}</instancesSet></StopInstancesResponse>`);
     }
     if (action === 'DescribeInstances') {
       const wanted = ids.length === 0 ? [...states.keys()] : ids;
-      const items = wanted.map((id) => {
-        // A forced stop of a local node is over once its processes are killed: stopped from here on.
-        if (states.get(id) === 'stopping') states.set(id, 'stopped');
-        return `<item><instanceId>${id}</instanceId>${stateXml('instanceState', states.get(id) ?? 'running')}</item>`;
-      });
+      const items = wanted.map((id) => `<item><instanceId>${id}</instanceId>${stateXml('instanceState', states.get(id) ?? 'running')}</item>`);
       return send(
         res,
         200,
