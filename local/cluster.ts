@@ -905,6 +905,14 @@ class LocalCluster {
     return n;
   }
 
+  /**
+   * Whether the node has the permit guard (the systemd drop-in the node script installs the first time a
+   * watchdog command runs there): without it, a start by hand or at boot runs unchecked.
+   */
+  permitGuarded(nodeId: string, component: ComponentName = 'scheduler'): boolean {
+    return existsSync(join(this.node(nodeId).env.WATCHDOG_SYSTEMD_DIR ?? '', `${this.unitOf(component)}.service.d`, '50-airflow-watchdog-permit.conf'));
+  }
+
   /** A unit's main process on a node (the component's process started by systemctl; default the scheduler), if it lives. */
   mainPid(nodeId: string, component: ComponentName = 'scheduler'): number | undefined {
     const file = join(this.node(nodeId).env.FAKE_SYSTEMCTL_DIR ?? '', this.unitOf(component), 'main');

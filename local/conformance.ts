@@ -13,7 +13,7 @@
  * `npm test`). docs/conformance.md explains every check.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -691,8 +691,7 @@ const duplicateStep = async (s: Suite, on: Record<ComponentName, string>): Promi
     const active = on.scheduler;
     // A node that never ran it has no permit guard yet (the drop-in the node script installs): there a
     // start by hand runs. On a guarded node without a permit, systemd skips it (checked too, if that is all there is).
-    const guarded = (id: string): boolean =>
-      existsSync(join(s.c.node(id).env.WATCHDOG_SYSTEMD_DIR ?? '', `${s.c.unitOf('scheduler')}.service.d`, '50-airflow-watchdog-permit.conf'));
+    const guarded = (id: string): boolean => s.c.permitGuarded(id);
     const standbys = s.c.nodes.filter((n) => n.id !== active).map((n) => n.id);
     const standby = standbys.find((id) => !guarded(id)) ?? (standbys[0] as string);
     const guard = guarded(standby);

@@ -139,15 +139,12 @@ const parseRow = (raw: RawHeartbeatRow): ParsedRow | string => {
 };
 
 /**
- * Newest live row per requested hostname (fresh or stale) and newest fresh row per other hostname,
- * each with the number of fresh live rows of its hostname. Unreadable rows are skipped and reported.
- */
 /** The job types a query reads: SchedulerJob, then the configured components' own. */
 const jobTypesOf = (query: HeartbeatQuery): string[] => ['SchedulerJob', ...Object.values(query.others ?? {}).filter((t): t is string => t !== undefined)];
 
 /**
- * Newest live row per requested hostname and job type (fresh or stale), newest fresh row per other
- * hostname, each with its count of fresh live rows. SchedulerJob rows are `rows`/`foreign`; the other
+ * The live row per requested hostname and job type (fresh or stale; `supersedes` chooses), the newest
+ * fresh row per other hostname, each with its count of fresh live rows. SchedulerJob rows are `rows`/`foreign`; the other
  * components' rows go under `others`. Unreadable rows, and rows of a job type not asked for, are skipped
  * and reported.
  */
@@ -175,6 +172,19 @@ const reduceRows = (
   return { ...scheduler, others };
 };
 
+/**
+ * Which of a host's live rows stands for it. A fresh row beats a stale one, and of fresh rows the newest
+ * heartbeat wins (as Airflow's own `most_recent_job`). Of stale rows the latest inserted wins: the row
+ * of the process the unit runs now, not an orphan a SIGKILL left `running`, whose heartbeat can be the
+ * newer one once the host's clock has been stepped back (docs/soak.md, "Findings").
+ */
+const supersedes = (a: ParsedRow, b: ParsedRow, staleAfterSeconds: number): boolean => {
+  const freshA = a.row.ageSeconds <= staleAfterSeconds;
+  const freshB = b.row.ageSeconds <= staleAfterSeconds;
+  if (freshA !== freshB) return freshA;
+  return freshA ? a.key > b.key : a.row.jobId > b.row.jobId;
+};
+
 const reduceJobRows = (
   raws: readonly RawHeartbeatRow[],
   query: HeartbeatQuery,
@@ -195,7 +205,7 @@ const reduceJobRows = (
     // Foreign hosts matter only while fresh.
     if (!wanted.has(hostname) && !isFresh) continue;
     const current = newest.get(hostname);
-    if (current === undefined || parsed.key > current.key) newest.set(hostname, parsed);
+    if (current === undefined || supersedes(parsed, current, query.staleAfterSeconds)) newest.set(hostname, parsed);
   }
   const rows: Record<string, SchedulerRow> = {};
   const foreign: SchedulerRow[] = [];

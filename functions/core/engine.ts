@@ -174,10 +174,13 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
   const earlier = log.before(observedAt, evidenceWindowMs(config));
   return {
     ...withUnits,
-    observation: { ...withUnits.observation, db, ...(earlier === undefined ? {} : { earlier }) },
+    observation: { ...withUnits.observation, db, ...(earlier === undefined ? {} : { earlier }), ...withDbBack(log) },
     observedAt,
   };
 };
+
+/** The log's outage end, for the observation (liveness gives survivors time to beat again after it). */
+const withDbBack = (log: ReadingLog): { dbBackAt?: number } => (log.dbBackAt === undefined ? {} : { dbBackAt: log.dbBackAt });
 
 /** Runs a power-fence action through the fencer (never SSM: SSM cannot reach that node). */
 const powerOff = async (deps: EngineDeps, config: ClusterConfig, action: Action): Promise<CommandOutcome> => {
@@ -311,7 +314,7 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
   const state = stripStored(observed.record);
   if (config.enforcement !== 'observe' && state.paused === undefined) {
     const earlier = log.before(observed.observedAt, evidenceWindowMs(config));
-    if (earlier !== undefined) observed = { ...observed, observation: { ...observed.observation, earlier } };
+    observed = { ...observed, observation: { ...observed.observation, ...(earlier === undefined ? {} : { earlier }), ...withDbBack(log) } };
     const need = evidenceNeeded(observed.observation, state, config, log, observed.observedAt);
     if (need !== undefined) observed = await gatherEvidence(deps, config, observed, need, log);
   }

@@ -16,14 +16,24 @@ const MAX_READINGS = 16;
 const rowsIn = (r: EarlierReading, component: ComponentName): Readonly<Record<string, SchedulerRow>> =>
   component === 'scheduler' ? r.rows : (r.others?.[component] ?? {});
 
-/** The DB readings of one invocation, oldest first. A reading with the DB unreachable clears it. */
+/**
+ * The DB readings of one invocation, oldest first. A reading with the DB unreachable clears it, and the
+ * next reading that answers marks when the DB came back.
+ */
 class ReadingLog {
   readonly #readings: EarlierReading[] = [];
+  #down = false;
+  #backAt: number | undefined;
 
   add(db: DbObservation, observedAt: number): void {
     if (db.status !== 'ok') {
       this.#readings.length = 0;
+      this.#down = true;
       return;
+    }
+    if (this.#down) {
+      this.#down = false;
+      this.#backAt = observedAt;
     }
     const others = db.others === undefined ? undefined : Object.fromEntries(Object.entries(db.others).map(([k, v]) => [k, v?.rows ?? {}]));
     this.#readings.push({ observedAt, rows: db.rows, ...(others === undefined ? {} : { others }) });
@@ -47,6 +57,11 @@ class ReadingLog {
       if (x !== undefined && x.jobId === row.jobId && x.latestHeartbeat === row.latestHeartbeat && x.ageSeconds > staleAfterSeconds) return r.observedAt;
     }
     return undefined;
+  }
+
+  /** When the DB last answered again after this invocation found it unreachable (Observation.dbBackAt). */
+  get dbBackAt(): number | undefined {
+    return this.#backAt;
   }
 
   get size(): number {
@@ -98,6 +113,7 @@ const evidenceNeeded = (obs: Observation, record: RecordState, config: ClusterCo
         staleAfterSeconds: spec.staleAfterSeconds,
         heartbeatSeconds: spec.heartbeatSeconds,
         now,
+        ...(obs.dbBackAt === undefined ? {} : { dbBackAt: obs.dbBackAt }),
       });
       if (verdict.kind !== 'suspect' || row === undefined) continue;
       items.push({ component: spec.name, spec, node: n });

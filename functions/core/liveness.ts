@@ -7,7 +7,10 @@ import type { SchedulerRow, UnitProbe } from './model.js';
  * (a) its node reports the unit `failed` or `inactive` (status command, asked only of nodes whose
  *     heartbeat is stale), or
  * (b) two readings with the DB reachable, at least the liveness window apart (two heartbeats plus a
- *     quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds.
+ *     quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds; and, when this
+ *     invocation saw the DB unreachable, the second at least staleAfterSeconds after its return (a
+ *     scheduler that survived a black-holed DB resumes when its blocked socket does, which can take
+ *     longer than the window).
  *
  * A heartbeat that advanced but is still old belongs to a live scheduler: one catching up after a
  * freeze or an outage, or one whose clock runs behind the DB's (the age stays about the same: clock
@@ -36,10 +39,12 @@ interface LivenessInput {
   readonly heartbeatSeconds: number;
   /** When `row` was read. */
   readonly now: number;
+  /** When the DB answered again after an outage this invocation saw (Observation.dbBackAt). */
+  readonly dbBackAt?: number;
 }
 
 const judgeLiveness = (input: LivenessInput): Liveness => {
-  const { row, earlier, unit, staleAfterSeconds, heartbeatSeconds, now } = input;
+  const { row, earlier, unit, staleAfterSeconds, heartbeatSeconds, now, dbBackAt } = input;
   if (row !== undefined && row.ageSeconds <= staleAfterSeconds) return { kind: 'fresh' };
   // Bad input from a node never drives an action on that node, whatever else the readings say.
   if (unit !== undefined && !unit.ok) {
@@ -65,6 +70,13 @@ const judgeLiveness = (input: LivenessInput): Liveness => {
     }
     const window = livenessWindowSeconds(heartbeatSeconds);
     if (before.ageSeconds > staleAfterSeconds && apart >= window) {
+      const sinceBack = dbBackAt === undefined ? undefined : (now - dbBackAt) / 1000;
+      if (sinceBack !== undefined && sinceBack < staleAfterSeconds) {
+        return {
+          kind: 'suspect',
+          why: `the metadata DB came back ${sinceBack.toFixed(1)} s ago: a scheduler that lived through the outage gets staleAfterSeconds (${staleAfterSeconds} s) from then to beat again`,
+        };
+      }
       return { kind: 'dead', evidence: `heartbeat unchanged over ${apart.toFixed(1)} s with the DB reachable` };
     }
   }

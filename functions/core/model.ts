@@ -74,6 +74,12 @@ interface Observation {
    * reachable then and now), to tell a heartbeat that does not advance from one that does.
    */
   readonly earlier?: EarlierReading;
+  /**
+   * When this invocation read the DB again after finding it unreachable (clock ms). Until
+   * staleAfterSeconds after that, a stale heartbeat that does not advance is not evidence of death: a
+   * scheduler that lived through a black-holed outage is blocked on a socket that takes its time to recover.
+   */
+  readonly dbBackAt?: number;
   /** Status-command answers of nodes whose heartbeat is stale, by node id (the scheduler's unit). */
   readonly units?: Readonly<Record<string, UnitProbe>>;
   /** The same for the dag-processor's and triggerer's units. */

@@ -54,6 +54,7 @@ const viewCluster = (obs: OkObservation, state: RecordState, config: ClusterConf
         staleAfterSeconds: config.staleAfterSeconds,
         heartbeatSeconds: config.heartbeatSeconds,
         now,
+        ...(obs.dbBackAt === undefined ? {} : { dbBackAt: obs.dbBackAt }),
       }),
     );
   }

@@ -39,6 +39,16 @@ describe('reduceRows', () => {
     expect(rows.a).toMatchObject({ jobId: 3, freshRows: 2, latestHeartbeat: '2026-11-24T12:00:35.000001Z' });
   });
 
+  it('with every row of a host stale, keeps the latest inserted, not the newest heartbeat (an orphan after a backward clock step)', () => {
+    // Job 18 was SIGKILLed and left running; job 19 started after it and beats, but the host's clock was
+    // stepped back, so 19's heartbeats are older than 18's last one.
+    const { rows } = reduceRows([raw(18, 'a', 40, '2026-11-24T12:00:10.000000'), raw(19, 'a', 42, '2026-11-24T12:00:08.000000')], query);
+    expect(rows.a).toMatchObject({ jobId: 19, freshRows: 0 });
+    // A fresh row still wins over a later-inserted stale one (a start by hand that died beside a live scheduler).
+    const { rows: mixed } = reduceRows([raw(18, 'a', 3, '2026-11-24T12:00:47.000000'), raw(19, 'a', 40, '2026-11-24T12:00:10.000000')], query);
+    expect(mixed.a).toMatchObject({ jobId: 18, freshRows: 1 });
+  });
+
   it('accepts numeric strings (DECIMAL, BIGINT) and counts only fresh rows of foreign hosts', () => {
     const { rows, foreign } = reduceRows([raw(1, 'a', '12.5'), raw(2, 'x', '31'), raw(3, 'y', 2), raw(4, 'z', -3)], query);
     expect(rows.a!.ageSeconds).toBe(12.5);

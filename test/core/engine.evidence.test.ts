@@ -101,7 +101,33 @@ describe('runTick: liveness evidence', () => {
     // The scheduler can only be judged on readings after the DB is back: a fresh window of its own.
     const report = await runTick(s.deps, config, { readings, watchDbUntil: T0 + 50_000 });
     expect(report.observed.observation.earlier?.observedAt ?? Number.POSITIVE_INFINITY).toBeGreaterThan(T0);
+    // And those readings, within staleAfterSeconds of the return, prove nothing yet (the next test).
+    expect(report.plan.actions).toEqual([]);
+  });
+
+  it('a survivor of a watched outage whose heartbeat has not moved yet is left alone until staleAfterSeconds after the return', async () => {
+    const s = setup([down, down, ok((now) => rowAt(FROZEN, now))]);
+    const readings = new ReadingLog();
+    const report = await runTick(s.deps, config, { readings, watchDbUntil: T0 + 50_000 });
+    const back = readings.dbBackAt ?? Number.NaN;
+    expect(report.observed.observation.dbBackAt).toBe(back);
+    // The liveness window passed (the heartbeat stayed frozen over it), yet less than 30 s since the return.
+    expect(report.observed.observedAt - back).toBeGreaterThanOrEqual(11_250);
+    expect(report.observed.observedAt - back).toBeLessThan(30_000);
+    expect(report.plan.actions).toEqual([]);
+    expect(report.plan.reasons.join(' ')).toContain('came back');
+    // The next tick of the same invocation, past the grace: still frozen, now it is evidence.
+    s.clock.t = back + 31_000;
+    const later = await runTick(s.deps, config, { readings });
+    expect(later.plan.actions.map((a) => a.purpose)).toEqual(['restart-stop', 'restart-start']);
+  });
+
+  it('a scheduler that exited in a watched outage (unit failed) is restarted as soon as the DB answers', async () => {
+    const s = setup([down, down, ok((now) => rowAt(FROZEN, now))], 'failed');
+    const report = await runTick(s.deps, config, { readings: new ReadingLog(), watchDbUntil: T0 + 50_000 });
     expect(report.plan.actions.map((a) => a.purpose)).toEqual(['restart-stop', 'restart-start']);
+    // No liveness window waited for: decided on the first readings after the return.
+    expect(s.clock.t - (report.observed.observation.dbBackAt ?? Number.NaN)).toBeLessThan(11_250);
   });
 
   it('a DB that stays down through the watch: no action, verdict unknown, the watch ends in time', async () => {

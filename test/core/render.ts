@@ -39,6 +39,7 @@ const statusLines = (obs: Observation, record: RecordState, config: ClusterConfi
   out.push(`  mode ${config.mode}${config.mode === 'multi' ? ` (desired ${config.desiredSchedulers})` : ''}, enforcement ${config.enforcement}, stale after ${config.staleAfterSeconds} s`);
   if (obs.db.status === 'unreachable') out.push(`  metadata DB: UNREACHABLE (${obs.db.reason})`);
   if (obs.reachabilityError !== undefined) out.push(`  SSM reachability: UNKNOWN (${obs.reachabilityError})`);
+  if (obs.dbBackAt !== undefined) out.push(`  metadata DB: back ${rel(obs.dbBackAt, now)} after an outage this invocation saw`);
   const configuredIds = new Set(config.nodes.map((n) => n.id));
   const configuredHosts = new Set(config.nodes.map((n) => n.hostname));
   // Nodes the record still knows but the configuration no longer lists (their rows arrive among the foreign ones).

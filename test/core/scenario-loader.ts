@@ -82,6 +82,8 @@ const observationInput = z
     reachability: z.record(z.string(), reachability).default({}),
     reachabilityError: z.string().optional(),
     earlier: earlierInput.optional(),
+    /** The DB answered again this many seconds before now, after this invocation found it unreachable. */
+    dbBackSecondsAgo: z.number().finite().nonnegative().optional(),
     units: z.record(z.string(), unitInput).optional(),
     /** Status answers of the dag-processor's and triggerer's units, by component and node. */
     otherUnits: z.partialRecord(otherComponent, z.record(z.string(), unitInput)).optional(),
@@ -315,6 +317,7 @@ const toObservation = (o: z.output<typeof observationInput>, now: number, config
     reachability: o.reachability,
     ...(o.reachabilityError === undefined ? {} : { reachabilityError: o.reachabilityError }),
     ...(e === undefined ? {} : { earlier: e }),
+    ...(o.dbBackSecondsAgo === undefined ? {} : { dbBackAt: at(now, -o.dbBackSecondsAgo) }),
     ...(u === undefined ? {} : { units: u }),
     ...(otherUnits === undefined ? {} : { otherUnits }),
   };

@@ -13,7 +13,7 @@ import { loadBugCase } from './bug-cases.js';
  * NULLs, wrong types, heartbeats in the future, NaN / Infinity / huge ages and ids, duplicate hostnames,
  * 500-character and non-ASCII hostnames, go through `reduceRows` (and the adapter around it), and the
  * observation through decide(). No crash; an unreadable row is skipped and reported, never used; the
- * newest readable row per host wins; and no plan starts a scheduler in single mode while a readable row
+ * freshest readable row per host wins (of stale ones the latest inserted); and no plan starts a scheduler in single mode while a readable row
  * shows one alive, nor stops a node on the strength of an unreadable row.
  */
 
@@ -83,6 +83,12 @@ const oracle = (raw: RawHeartbeatRow): { host: string; age: number; id: number; 
 const newer = (a: { hb: string; id: number }, b: { hb: string; id: number }): boolean =>
   a.hb.padEnd(26, '0') > b.hb.padEnd(26, '0') || (a.hb.padEnd(26, '0') === b.hb.padEnd(26, '0') && a.id > b.id);
 
+/** Stands for its host over `b`: fresh over stale; of fresh rows the newer heartbeat, of stale ones the later id. */
+const standsFor = (a: { hb: string; id: number; age: number }, b: { hb: string; id: number; age: number }): boolean => {
+  if (a.age <= STALE !== b.age <= STALE) return a.age <= STALE;
+  return a.age <= STALE ? newer(a, b) : a.id > b.id;
+};
+
 const scenarioArb = fc
   .record({
     nodeCount: fc.integer({ min: 1, max: 3 }),
@@ -137,7 +143,7 @@ describe('fuzz: metadata DB rows', () => {
             expect(got).toBeUndefined();
             continue;
           }
-          const best = mine.reduce((a, b) => (newer(b, a) ? b : a));
+          const best = mine.reduce((a, b) => (standsFor(b, a) ? b : a));
           expect(got?.jobId).toBe(best.id);
           expect(got?.ageSeconds).toBe(best.age);
           expect(got?.freshRows).toBe(mine.filter((g) => g.age <= STALE).length);
