@@ -6,8 +6,8 @@ import type { SchedulerRow, UnitProbe } from './model.js';
  *
  * (a) its node reports the unit `failed` or `inactive` (status command, asked only of nodes whose
  *     heartbeat is stale), or
- * (b) two readings with the DB reachable, at least the liveness window apart (two heartbeats plus a
- *     quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds; and, when this
+ * (b) two readings with the DB reachable, at least the liveness window apart by both the watchdog's
+ *     and the DB's clock (two heartbeats plus a quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds; and, when this
  *     invocation saw the DB unreachable, the second at least staleAfterSeconds after its return (a
  *     scheduler that survived a black-holed DB resumes when its blocked socket does, which can take
  *     longer than the window).
@@ -69,7 +69,11 @@ const judgeLiveness = (input: LivenessInput): Liveness => {
       };
     }
     const window = livenessWindowSeconds(heartbeatSeconds);
-    if (before.ageSeconds > staleAfterSeconds && apart >= window) {
+    // With the heartbeat unchanged, the ages differ by exactly the DB time between the two reads: the
+    // span that counts. A reading delivered late (a query queued behind a recovering network) was
+    // stamped later than the DB answered it, so the watchdog's clock alone would overstate the span.
+    const unchangedFor = Math.min(apart, row.ageSeconds - before.ageSeconds);
+    if (before.ageSeconds > staleAfterSeconds && unchangedFor >= window) {
       const sinceBack = dbBackAt === undefined ? undefined : (now - dbBackAt) / 1000;
       if (sinceBack !== undefined && sinceBack < staleAfterSeconds) {
         return {
@@ -77,7 +81,7 @@ const judgeLiveness = (input: LivenessInput): Liveness => {
           why: `the metadata DB came back ${sinceBack.toFixed(1)} s ago: a scheduler that lived through the outage gets staleAfterSeconds (${staleAfterSeconds} s) from then to beat again`,
         };
       }
-      return { kind: 'dead', evidence: `heartbeat unchanged over ${apart.toFixed(1)} s with the DB reachable` };
+      return { kind: 'dead', evidence: `heartbeat unchanged over ${unchangedFor.toFixed(1)} s with the DB reachable` };
     }
   }
   return { kind: 'suspect', why: 'no evidence yet that it stopped beating' };

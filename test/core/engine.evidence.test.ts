@@ -77,6 +77,16 @@ describe('runTick: liveness evidence', () => {
     expect(report.plan.reasons.join(' ')).toContain('heartbeat unchanged over');
   });
 
+  it('readings answered by the DB at nearly the same moment but delivered late are no window: nothing is done', async () => {
+    // Every reading was executed by the DB within 0.2 s of the first (same age), whatever the watchdog's
+    // clock says when it arrives: a queue behind a recovering network, not 11.25 s of a frozen heartbeat.
+    const s = setup([ok(() => rowAt(FROZEN, T0 + 200))]);
+    const report = await runTick(s.deps, config);
+    expect(s.clock.t - T0).toBeGreaterThanOrEqual(11_250);
+    expect(report.plan.actions).toEqual([]);
+    expect(report.plan.reasons.join(' ')).toContain('not proven dead');
+  });
+
   it('an outage inside the window (a failed poll) voids the evidence: nothing is done', async () => {
     const frozen = ok((now) => rowAt(FROZEN, now));
     const s = setup([frozen, frozen, down, frozen]);
