@@ -7,8 +7,9 @@
  *   AWS_ENDPOINT_URL_SSM         e.g. the local SSM endpoint (local/ssm-endpoint.ts)
  *   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  anything, for the SDK's signer
  *
- * It plays EventBridge Scheduler: one scheduled event per minute (`rate(1 minute)`), and the handler
- * loops its ticks inside the invocation when checkIntervalSeconds < 60, as in AWS. `--every <s>`
+ * It plays EventBridge Scheduler: one scheduled event per minute (`rate(1 minute)`). It wires no tick
+ * queue, so when checkIntervalSeconds < 60 the handler loops its ticks inside that invocation (in AWS
+ * each queued tick is an invocation of its own; liveness keeps what must outlive one in the record). `--every <s>`
  * instead sends `{"action":"reconcile"}` every s seconds. The Lambda context reports a remaining time
  * from `--timeout <s>` (default: 60 s plus the worst-case tick), like the function's timeout.
  *

@@ -138,7 +138,6 @@ const parseRow = (raw: RawHeartbeatRow): ParsedRow | string => {
   };
 };
 
-/**
 /** The job types a query reads: SchedulerJob, then the configured components' own. */
 const jobTypesOf = (query: HeartbeatQuery): string[] => ['SchedulerJob', ...Object.values(query.others ?? {}).filter((t): t is string => t !== undefined)];
 
@@ -165,10 +164,11 @@ const reduceRows = (
     }
     group.push(raw);
   }
-  const scheduler = reduceJobRows(groups.get('SchedulerJob') ?? [], query, warn);
+  const staleOf = (type: string): number => query.staleAfterSecondsByJobType?.[type] ?? query.staleAfterSeconds;
+  const scheduler = reduceJobRows(groups.get('SchedulerJob') ?? [], query, staleOf('SchedulerJob'), warn);
   if (componentOf.size === 0) return scheduler;
   const others: Partial<Record<OtherComponent, JobRows>> = {};
-  for (const [type, component] of componentOf) others[component] = reduceJobRows(groups.get(type) ?? [], query, warn);
+  for (const [type, component] of componentOf) others[component] = reduceJobRows(groups.get(type) ?? [], query, staleOf(type), warn);
   return { ...scheduler, others };
 };
 
@@ -188,6 +188,8 @@ const supersedes = (a: ParsedRow, b: ParsedRow, staleAfterSeconds: number): bool
 const reduceJobRows = (
   raws: readonly RawHeartbeatRow[],
   query: HeartbeatQuery,
+  /** This job type's own threshold: which of a host's rows stands for it. */
+  staleAfterSeconds: number,
   warn?: (message: string) => void,
 ): { rows: Record<string, SchedulerRow>; foreign: SchedulerRow[] } => {
   const wanted = new Set(query.hostnames);
@@ -205,7 +207,7 @@ const reduceJobRows = (
     // Foreign hosts matter only while fresh.
     if (!wanted.has(hostname) && !isFresh) continue;
     const current = newest.get(hostname);
-    if (current === undefined || supersedes(parsed, current, query.staleAfterSeconds)) newest.set(hostname, parsed);
+    if (current === undefined || supersedes(parsed, current, staleAfterSeconds)) newest.set(hostname, parsed);
   }
   const rows: Record<string, SchedulerRow> = {};
   const foreign: SchedulerRow[] = [];

@@ -77,6 +77,7 @@ const itemSchema = z
     nodes: nodesSchema,
     lastAlarm: alarmSchema.optional(),
     components: z.object({ dagProcessor: componentStateSchema.optional(), triggerer: componentStateSchema.optional() }).strict().optional(),
+    dbOutageSeen: z.object({ downAt: time, backAt: time.optional() }).strict().optional(),
     /** Written by versions before liveness from evidence (the post-outage hold); read and dropped. */
     dbOutage: z.object({ since: time, endedAt: time.optional() }).strict().optional(),
   })
@@ -195,6 +196,7 @@ const buildItem = (clusterName: string, version: number, next: RecordState, leas
     next.components === undefined
       ? undefined
       : Object.fromEntries(Object.entries(next.components).map(([name, c]) => [name, c === undefined ? undefined : componentItem(c)])),
+  dbOutageSeen: next.dbOutageSeen === undefined ? undefined : { downAt: next.dbOutageSeen.downAt, backAt: next.dbOutageSeen.backAt },
 });
 
 const toRecord = (clusterName: string, item: Item): StoredRecord => {

@@ -78,7 +78,7 @@ const clusterSchema = z
     banAfterFailures: z.number().int().min(1).default(3).describe("Failed starts on a node before it is banned (Pacemaker's `migration-threshold`)."),
     failureResetSeconds: durationSeconds().default(3600).describe("Quiet time after which a node's failures are forgotten (Pacemaker's `failure-timeout`)."),
     maxFailoversPerHour: z.number().int().min(0).default(3).describe('Automatic failovers allowed in any hour; beyond it failover is suppressed and an alarm fires.'),
-    checkIntervalSeconds: durationSeconds().default(60).describe('60 = one tick per invocation; 10–30 (dividing 60) = ticks looped inside one invocation.'),
+    checkIntervalSeconds: durationSeconds().default(60).describe('60 = one tick per invocation; 10–30 (dividing 60) = the minute\'s other ticks come from the tick queue (one invocation each), or loop inside the scheduled invocation where no queue is wired (the local runner).'),
     enforcement: z.enum(['enforce', 'dry-run', 'observe']).default('enforce').describe('`enforce`; `dry-run` (plan and log, act on nothing); `observe` (metrics only).'),
     commandTimeoutSeconds: durationSeconds().default(60).describe('Bound on one SSM command, delivery plus execution (SSM accepts 30 at the least).'),
     leaseSeconds: durationSeconds().default(90).describe('Watchdog lease length; renewed at every write, so it must exceed one command plus a write: ≥ commandTimeoutSeconds + 15.'),

@@ -3,6 +3,7 @@ import type { ClusterConfig } from './config.js';
 import type { ComponentSpec } from './components.js';
 import { componentsOf } from './config.js';
 import type { Action, ComponentPlan, HistoryEvent, NodeFailures, Observation, PendingStart, Plan, RecordState, Verdict } from './model.js';
+import { dbBackAtOf } from './liveness.js';
 import { jobRowsOf, mergeComponentState, projectConfig, projectObservation, projectState } from './projection.js';
 import { applyRules, emptyCounts, ordered, type PlanDraft, type RuleContext } from './rules/common.js';
 import { MULTI_RULES } from './rules/multi.js';
@@ -171,34 +172,57 @@ const VERDICT_SEVERITY: readonly Verdict[] = ['unknown', 'no-candidate', 'suppre
 const worst = (verdicts: readonly Verdict[]): Verdict =>
   verdicts.reduce((w, v) => (VERDICT_SEVERITY.indexOf(v) < VERDICT_SEVERITY.indexOf(w) ? v : w), 'healthy');
 
+/** The record still shows the last outage a tick saw as going on (no reading answered since). */
+const outageOpen = (record: RecordState): boolean => record.dbOutageSeen !== undefined && record.dbOutageSeen.backAt === undefined;
+
+/**
+ * The record's memory of DB outages, for liveness in later invocations (functions/core/liveness.ts):
+ * the first reading that failed, then the first that answered again. Undefined = unchanged.
+ */
+const outageMemory = (obs: Observation, record: RecordState, now: number): RecordState['dbOutageSeen'] => {
+  const seen = record.dbOutageSeen;
+  if (obs.db.status === 'unreachable') return outageOpen(record) ? undefined : { downAt: obs.dbDownAt ?? now };
+  if (seen !== undefined && seen.backAt === undefined) return { downAt: seen.downAt, backAt: obs.dbBackAt !== undefined && obs.dbBackAt >= seen.downAt ? obs.dbBackAt : now };
+  // An outage this invocation saw and recovered from before any tick could write it down.
+  if (obs.dbBackAt !== undefined && (seen?.backAt === undefined || obs.dbBackAt > seen.backAt)) return { downAt: obs.dbDownAt ?? obs.dbBackAt, backAt: obs.dbBackAt };
+  return undefined;
+};
+
 const decide = (obs: Observation, record: RecordState, config: ClusterConfig, now: number): Plan => {
+  // Observe-only and paused clusters write nothing of their own accord, this memory included.
+  const memory = config.enforcement === 'observe' || record.paused !== undefined ? undefined : outageMemory(obs, record, now);
   if (obs.db.status === 'unreachable') {
     return {
       verdict: 'unknown',
       actions: [],
       reasons: [`metadata DB unreachable (${obs.db.reason}): no action; a DB outage is never a reason to fail over`],
       alarms: [],
+      ...(memory === undefined ? {} : { next: { ...record, history: pushHistory(record.history, []), dbOutageSeen: memory } }),
       counts: zeroCounts(),
     };
   }
+  // Liveness sees the latest return of the DB, this invocation's or an earlier tick's.
+  const back = dbBackAtOf(obs, record, now);
+  const seen: Observation = back === undefined ? obs : { ...obs, dbBackAt: back };
   const specs = componentsOf(config);
   let state = record;
   const events: HistoryEvent[] = [];
   const decisions: ComponentDecision[] = [];
   for (const spec of specs) {
     const sub = decideComponent(
-      projectObservation(obs, spec) as OkObservation,
+      projectObservation(seen, spec) as OkObservation,
       projectState(record, spec.name, spec),
       projectConfig(config, spec),
       spec,
       now,
-      aliveOtherwise(obs, config, specs, spec),
+      aliveOtherwise(seen, config, specs, spec),
     );
     const merged = mergeComponentState(state, spec.name, sub.state);
     state = merged.state;
     events.push(...merged.events);
     decisions.push(sub);
   }
+  if (memory !== undefined) state = { ...state, dbOutageSeen: memory };
   // Nothing changed and no event: no write (even when a hand-edited history is over its limit).
   const unchanged = events.length === 0 && sameState({ ...state, history: record.history }, record);
   const next: RecordState = { ...state, history: pushHistory(record.history, events) };

@@ -33,6 +33,8 @@ interface Observed {
   readonly observation: Observation;
   readonly record: StoredRecord;
   readonly observedAt: number;
+  /** How long the metadata-DB reading took. */
+  readonly dbTookMs?: number;
 }
 
 interface Executed {
@@ -68,6 +70,7 @@ const heartbeatQuery = (config: ClusterConfig): HeartbeatQuery => {
   return {
     hostnames: config.nodes.map((n) => n.hostname),
     staleAfterSeconds: Math.max(...componentsOf(config).map((k) => k.staleAfterSeconds)),
+    staleAfterSecondsByJobType: Object.fromEntries(componentsOf(config).map((k) => [k.jobType, k.staleAfterSeconds])),
     ...(Object.keys(others).length === 0 ? {} : { others }),
   };
 };
@@ -78,8 +81,12 @@ const heartbeatQuery = (config: ClusterConfig): HeartbeatQuery => {
  */
 const observe = async (deps: EngineDeps, config: ClusterConfig): Promise<Observed> => {
   const ids = config.nodes.map((n) => n.id);
+  const sentAt = deps.clock.now();
+  let answeredAt = sentAt;
   const [dbResult, recordResult, reachResult] = await Promise.allSettled([
-    deps.db.observe(heartbeatQuery(config)),
+    deps.db.observe(heartbeatQuery(config)).finally(() => {
+      answeredAt = deps.clock.now();
+    }),
     deps.store.read(config.clusterName),
     deps.fleet.reachability(ids),
   ]);
@@ -104,8 +111,26 @@ const observe = async (deps: EngineDeps, config: ClusterConfig): Promise<Observe
     const more = await deps.fleet.reachability(extra);
     for (const id of extra) reachability[id] = more.ok ? (more.nodes[id] ?? 'absent') : 'unknown';
   }
-  return { observation: { ...observation, reachability }, record, observedAt };
+  return { observation: { ...observation, reachability }, record, observedAt, dbTookMs: answeredAt - sentAt };
 };
+
+/**
+ * A reading slower than this waited for a DB that did not answer (a healthy one answers in milliseconds):
+ * half a heartbeat, at least a second.
+ */
+const slowReadingMs = (config: ClusterConfig): number => Math.max(1000, (config.heartbeatSeconds * 1000) / 2);
+
+/** One heartbeat query, timed: no reading before a slow answer serves as evidence (ReadingLog.add). */
+const readDb = async (deps: EngineDeps, config: ClusterConfig, log: ReadingLog): Promise<{ db: DbObservation; observedAt: number }> => {
+  const sentAt = deps.clock.now();
+  const db = await deps.db.observe(heartbeatQuery(config));
+  const observedAt = deps.clock.now();
+  log.add(db, observedAt, observedAt - sentAt > slowReadingMs(config));
+  return { db, observedAt };
+};
+
+/** Whether a tick's own DB reading was slow (ReadingLog.add). */
+const isSlow = (o: Observed, config: ClusterConfig): boolean => o.dbTookMs !== undefined && o.dbTookMs > slowReadingMs(config);
 
 /** How often a tick that found the DB down checks it again: half a heartbeat, between 0.25 and 2 s. */
 const dbRecheckMs = (config: ClusterConfig): number => Math.min(2000, Math.max(250, (config.heartbeatSeconds * 1000) / 2));
@@ -166,11 +191,9 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
     if (wait <= 0) break;
     await deps.clock.sleep(Math.min(wait, dbRecheckMs(config)));
     if (need.reobserveAt - deps.clock.now() <= 0) break;
-    log.add(await deps.db.observe(heartbeatQuery(config)), deps.clock.now());
+    await readDb(deps, config, log);
   }
-  const db = await deps.db.observe(heartbeatQuery(config));
-  const observedAt = deps.clock.now();
-  log.add(db, observedAt);
+  const { db, observedAt } = await readDb(deps, config, log);
   const earlier = log.before(observedAt, evidenceWindowMs(config));
   return {
     ...withUnits,
@@ -180,7 +203,10 @@ const gatherEvidence = async (deps: EngineDeps, config: ClusterConfig, observed:
 };
 
 /** The log's outage end, for the observation (liveness gives survivors time to beat again after it). */
-const withDbBack = (log: ReadingLog): { dbBackAt?: number } => (log.dbBackAt === undefined ? {} : { dbBackAt: log.dbBackAt });
+const withDbBack = (log: ReadingLog): { dbBackAt?: number; dbDownAt?: number } => ({
+  ...(log.dbBackAt === undefined ? {} : { dbBackAt: log.dbBackAt }),
+  ...(log.dbDownAt === undefined ? {} : { dbDownAt: log.dbDownAt }),
+});
 
 /** Runs a power-fence action through the fencer (never SSM: SSM cannot reach that node). */
 const powerOff = async (deps: EngineDeps, config: ClusterConfig, action: Action): Promise<CommandOutcome> => {
@@ -310,7 +336,7 @@ const runTick = async (deps: EngineDeps, config: ClusterConfig, opts: TickOption
     opts.onDbWatch?.(observed.observation.db, opts.watchDbUntil);
     observed = await watchDb(deps, config, observed, opts.watchDbUntil);
   }
-  log.add(observed.observation.db, observed.observedAt);
+  log.add(observed.observation.db, observed.observedAt, isSlow(observed, config));
   const state = stripStored(observed.record);
   if (config.enforcement !== 'observe' && state.paused === undefined) {
     const earlier = log.before(observed.observedAt, evidenceWindowMs(config));
@@ -386,5 +412,5 @@ const runManual = async (
   }
 };
 
-export { commitAndAct, dbRecheckMs, observe, probeBoundMs, runManual, runTick };
+export { commitAndAct, dbRecheckMs, observe, probeBoundMs, runManual, runTick, slowReadingMs };
 export type { EngineDeps, Executed, ManualResult, Observed, TickOptions, TickReport };

@@ -1,6 +1,6 @@
 import type { ComponentName, ComponentSpec, OtherComponent } from './components.js';
 import { type ClusterConfig, componentsOf } from './config.js';
-import { judgeLiveness, livenessWindowSeconds } from './liveness.js';
+import { dbBackAtOf, judgeLiveness, livenessWindowSeconds } from './liveness.js';
 import type { CommandOutcome, DbObservation, EarlierReading, NodeRef, Observation, RecordState, SchedulerRow, UnitProbe } from './model.js';
 import { projectState } from './projection.js';
 
@@ -23,14 +23,22 @@ const rowsIn = (r: EarlierReading, component: ComponentName): Readonly<Record<st
 class ReadingLog {
   readonly #readings: EarlierReading[] = [];
   #down = false;
+  #downAt: number | undefined;
   #backAt: number | undefined;
 
-  add(db: DbObservation, observedAt: number): void {
+  /**
+   * `slow`: the reading answered, but took longer than a healthy DB ever does (it may have waited out a
+   * black hole that every scheduler on that path waited out too). No earlier reading may then serve as
+   * evidence: a scheduler gets a whole liveness window from this answer to show it beats.
+   */
+  add(db: DbObservation, observedAt: number, slow = false): void {
     if (db.status !== 'ok') {
       this.#readings.length = 0;
+      if (!this.#down) this.#downAt = observedAt;
       this.#down = true;
       return;
     }
+    if (slow) this.#readings.length = 0;
     if (this.#down) {
       this.#down = false;
       this.#backAt = observedAt;
@@ -62,6 +70,11 @@ class ReadingLog {
   /** When the DB last answered again after this invocation found it unreachable (Observation.dbBackAt). */
   get dbBackAt(): number | undefined {
     return this.#backAt;
+  }
+
+  /** When this invocation first found the DB unreachable, in its latest outage. */
+  get dbDownAt(): number | undefined {
+    return this.#downAt;
   }
 
   get size(): number {
@@ -96,6 +109,7 @@ const evidenceNeeded = (obs: Observation, record: RecordState, config: ClusterCo
   if (obs.db.status !== 'ok') return undefined;
   const db = obs.db;
   const earlier = log.before(now, evidenceWindowMs(config));
+  const back = dbBackAtOf(obs, record, now);
   const items: EvidenceItem[] = [];
   let reobserveAt = now;
   for (const spec of componentsOf(config)) {
@@ -113,12 +127,15 @@ const evidenceNeeded = (obs: Observation, record: RecordState, config: ClusterCo
         staleAfterSeconds: spec.staleAfterSeconds,
         heartbeatSeconds: spec.heartbeatSeconds,
         now,
-        ...(obs.dbBackAt === undefined ? {} : { dbBackAt: obs.dbBackAt }),
+        ...(back === undefined ? {} : { dbBackAt: back }),
       });
       if (verdict.kind !== 'suspect' || row === undefined) continue;
       items.push({ component: spec.name, spec, node: n });
-      // The window starts at the first reading that already showed this heartbeat stale.
-      reobserveAt = Math.max(reobserveAt, (log.firstStale(spec.name, n.hostname, row, spec.staleAfterSeconds) ?? now) + windowMs);
+      // The window starts at the first reading that already showed this heartbeat stale. Within a
+      // survivor's time after an outage a second reading could not prove anything: the status answer only.
+      const windowEnd = (log.firstStale(spec.name, n.hostname, row, spec.staleAfterSeconds) ?? now) + windowMs;
+      if (back !== undefined && back + spec.staleAfterSeconds * 1000 > windowEnd) continue;
+      reobserveAt = Math.max(reobserveAt, windowEnd);
     }
   }
   if (items.length === 0) return undefined;

@@ -54,6 +54,14 @@ const judgeLiveness = (input: LivenessInput): Liveness => {
   if (unit?.ok === true && DEAD_UNIT_STATES.has(unit.report.unitState)) {
     return { kind: 'dead', evidence: `the node reports the unit ${unit.report.unitState}` };
   }
+  const sinceBack = dbBackAt === undefined ? undefined : (now - dbBackAt) / 1000;
+  const grace: Liveness | undefined =
+    sinceBack !== undefined && sinceBack < staleAfterSeconds
+      ? {
+          kind: 'suspect',
+          why: `the metadata DB came back ${sinceBack.toFixed(1)} s ago: a scheduler that lived through the outage gets staleAfterSeconds (${staleAfterSeconds} s) from then to beat again`,
+        }
+      : undefined;
   const before = earlier?.row;
   if (earlier !== undefined && before !== undefined && before.jobId === row.jobId) {
     const apart = (now - earlier.observedAt) / 1000;
@@ -74,18 +82,28 @@ const judgeLiveness = (input: LivenessInput): Liveness => {
     // stamped later than the DB answered it, so the watchdog's clock alone would overstate the span.
     const unchangedFor = Math.min(apart, row.ageSeconds - before.ageSeconds);
     if (before.ageSeconds > staleAfterSeconds && unchangedFor >= window) {
-      const sinceBack = dbBackAt === undefined ? undefined : (now - dbBackAt) / 1000;
-      if (sinceBack !== undefined && sinceBack < staleAfterSeconds) {
-        return {
-          kind: 'suspect',
-          why: `the metadata DB came back ${sinceBack.toFixed(1)} s ago: a scheduler that lived through the outage gets staleAfterSeconds (${staleAfterSeconds} s) from then to beat again`,
-        };
-      }
+      if (grace !== undefined) return grace;
       return { kind: 'dead', evidence: `heartbeat unchanged over ${unchangedFor.toFixed(1)} s with the DB reachable` };
     }
   }
-  return { kind: 'suspect', why: 'no evidence yet that it stopped beating' };
+  return grace ?? { kind: 'suspect', why: 'no evidence yet that it stopped beating' };
 };
 
-export { judgeLiveness, livenessWindowSeconds };
+/**
+ * When the metadata DB last answered again after an outage a tick saw: this invocation's own readings
+ * (`obs.dbBackAt`) or the record's memory of an earlier tick's (`dbOutageSeen`), whichever is later. A
+ * record that still shows the DB down while this reading answered makes this reading the return.
+ */
+const dbBackAtOf = (
+  obs: { readonly dbBackAt?: number; readonly db: { readonly status: string } },
+  record: { readonly dbOutageSeen?: { readonly downAt: number; readonly backAt?: number } },
+  now: number,
+): number | undefined => {
+  const seen = record.dbOutageSeen;
+  const fromRecord = seen === undefined ? undefined : (seen.backAt ?? (obs.db.status === 'ok' ? now : undefined));
+  if (fromRecord === undefined) return obs.dbBackAt;
+  return obs.dbBackAt === undefined ? fromRecord : Math.max(fromRecord, obs.dbBackAt);
+};
+
+export { dbBackAtOf, judgeLiveness, livenessWindowSeconds };
 export type { Liveness, LivenessInput };

@@ -80,6 +80,8 @@ interface Observation {
    * scheduler that lived through a black-holed outage is blocked on a socket that takes its time to recover.
    */
   readonly dbBackAt?: number;
+  /** When this invocation first found the DB unreachable in the outage that `dbBackAt` ended (or that goes on). */
+  readonly dbDownAt?: number;
   /** Status-command answers of nodes whose heartbeat is stale, by node id (the scheduler's unit). */
   readonly units?: Readonly<Record<string, UnitProbe>>;
   /** The same for the dag-processor's and triggerer's units. */
@@ -174,6 +176,12 @@ interface RecordState {
   readonly lastAlarm?: { readonly kind: string; readonly at: number; readonly reason: string };
   /** The dag-processor's and triggerer's state (Airflow 3); the fields above are the scheduler's. */
   readonly components?: Readonly<Partial<Record<OtherComponent, ComponentState>>>;
+  /**
+   * The last metadata-DB outage a tick saw: when it found the DB unreachable, and when a later reading
+   * (this tick's or the next one's, in any invocation) answered again. Liveness only: rule (b) gives a
+   * survivor staleAfterSeconds from `backAt` (functions/core/liveness.ts). Never holds any other rule.
+   */
+  readonly dbOutageSeen?: { readonly downAt: number; readonly backAt?: number };
 }
 
 interface StoredRecord extends RecordState {

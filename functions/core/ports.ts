@@ -13,6 +13,8 @@ interface HeartbeatQuery {
   readonly others?: Readonly<Partial<Record<OtherComponent, string>>>;
   /** Rows of other hostnames are reported as foreign only when at most this old. */
   readonly staleAfterSeconds: number;
+  /** Each job type's own staleAfterSeconds (its component's), for choosing a host's row; default staleAfterSeconds. */
+  readonly staleAfterSecondsByJobType?: Readonly<Record<string, number>>;
 }
 
 interface MetadataDb {

@@ -98,7 +98,8 @@ const createApp = (settings: WatchdogSettings, deps: AppDeps) => {
     const start = deps.clock.now();
     const reports: TickReport[] = [];
     const errors: string[] = [];
-    // This invocation's DB readings: the second observation of the liveness evidence, across looped ticks.
+    // This invocation's DB readings: the second observation of the liveness evidence, across looped ticks
+    // (the local runner's; in AWS a queued tick is an invocation of its own, so the record keeps the outage).
     const readings = new ReadingLog();
     // Only the scheduled invocation watches a DB outage (queued and manual ticks answer at once), never past
     // the next scheduled invocation nor so late that a worst-case tick would not fit before the timeout.

@@ -49,6 +49,13 @@ describe('reduceRows', () => {
     expect(mixed.a).toMatchObject({ jobId: 18, freshRows: 1 });
   });
 
+  it("chooses a host's row by its own job type's threshold, not the longest of the components", () => {
+    // Scheduler stale after 30 s, triggerer after 60 s: the scheduler's rows aged 40 and 42 s are stale.
+    const q = { ...query, staleAfterSeconds: 60, staleAfterSecondsByJobType: { SchedulerJob: 30, TriggererJob: 60 }, others: { triggerer: 'TriggererJob' } };
+    const { rows } = reduceRows([raw(18, 'a', 40, '2026-11-24T12:00:10.000000'), raw(19, 'a', 42, '2026-11-24T12:00:08.000000')], q);
+    expect(rows.a?.jobId).toBe(19);
+  });
+
   it('accepts numeric strings (DECIMAL, BIGINT) and counts only fresh rows of foreign hosts', () => {
     const { rows, foreign } = reduceRows([raw(1, 'a', '12.5'), raw(2, 'x', '31'), raw(3, 'y', 2), raw(4, 'z', -3)], query);
     expect(rows.a!.ageSeconds).toBe(12.5);

@@ -283,15 +283,24 @@ const execute = (c: Case, plan: Plan, outcomes: readonly CommandOutcome[]): Reco
 const RUNS = 1000;
 
 describe('decide() properties', () => {
-  it('(a) DB unreachable: no action and no write', () => {
+  it('(a) DB unreachable: no action, and no write but the outage memory (once per outage, never observe-only or paused)', () => {
     fc.assert(
       fc.property(
         caseArb.map((c) => deepFreeze({ ...c, obs: { ...c.obs, db: { status: 'unreachable' as const, reason: 'ECONNREFUSED' } } })),
         (c) => {
           const plan = run(c);
           expect(plan.actions).toEqual([]);
-          expect(plan.next).toBeUndefined();
           expect(plan.verdict).toBe('unknown');
+          const open = c.record.dbOutageSeen !== undefined && c.record.dbOutageSeen.backAt === undefined;
+          if (open || c.config.enforcement === 'observe' || c.record.paused !== undefined) {
+            expect(plan.next).toBeUndefined();
+          } else {
+            const { dbOutageSeen, history, ...rest } = plan.next ?? ({} as RecordState);
+            const { dbOutageSeen: _before, history: oldHistory, ...restBefore } = c.record;
+            expect(dbOutageSeen).toEqual({ downAt: c.now });
+            expect(rest).toEqual(restBefore);
+            expect(history).toEqual(oldHistory.slice(-HISTORY_LIMIT));
+          }
         },
       ),
       { numRuns: 500 },

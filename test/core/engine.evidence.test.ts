@@ -20,12 +20,15 @@ const config = parseClusterConfig({ clusterName: 'ev', nodes: [A, B] });
 /** A DB whose readings follow a script (the last one repeats); `latestHeartbeat` is absolute, so a frozen row keeps it. */
 class ScriptedDb implements MetadataDb {
   calls = 0;
+  /** Calls (by index) that wait this long before the DB answers them: a reading held up by a black hole. */
+  readonly delays = new Map<number, number>();
   constructor(
     private readonly clock: ManualClock,
     private readonly script: readonly ((now: number) => DbObservation)[],
   ) {}
   async observe(_q: HeartbeatQuery): Promise<DbObservation> {
     const step = this.script[Math.min(this.calls, this.script.length - 1)] as (now: number) => DbObservation;
+    this.clock.t += this.delays.get(this.calls) ?? 0;
     this.calls += 1;
     return step(this.clock.now());
   }
@@ -87,6 +90,18 @@ describe('runTick: liveness evidence', () => {
     expect(report.plan.reasons.join(' ')).toContain('not proven dead');
   });
 
+  it('a poll held up inside the window (answered only when a black hole ended) voids the evidence before it', async () => {
+    const s = setup([ok((now) => rowAt(FROZEN, now))]);
+    // The second reading (the first poll) waits 3 s for its answer: the DB answers it, but a survivor
+    // blocked on the same path has had no time yet to write.
+    s.db.delays.set(1, 3000);
+    const report = await runTick(s.deps, config);
+    expect(report.plan.actions).toEqual([]);
+    expect(report.plan.reasons.join(' ')).toContain('not proven dead');
+    // The readings after the slow one are what a later tick of this invocation may use.
+    expect(report.observed.observation.earlier?.observedAt ?? Number.NaN).toBeGreaterThanOrEqual(T0 + 2000 + 3000);
+  });
+
   it('an outage inside the window (a failed poll) voids the evidence: nothing is done', async () => {
     const frozen = ok((now) => rowAt(FROZEN, now));
     const s = setup([frozen, frozen, down, frozen]);
@@ -121,14 +136,21 @@ describe('runTick: liveness evidence', () => {
     const report = await runTick(s.deps, config, { readings, watchDbUntil: T0 + 50_000 });
     const back = readings.dbBackAt ?? Number.NaN;
     expect(report.observed.observation.dbBackAt).toBe(back);
-    // The liveness window passed (the heartbeat stayed frozen over it), yet less than 30 s since the return.
-    expect(report.observed.observedAt - back).toBeGreaterThanOrEqual(11_250);
-    expect(report.observed.observedAt - back).toBeLessThan(30_000);
+    // No liveness window is waited for: within the survivor's 30 s a second reading could prove nothing.
+    expect(report.observed.observedAt - back).toBeLessThan(11_250);
     expect(report.plan.actions).toEqual([]);
     expect(report.plan.reasons.join(' ')).toContain('came back');
-    // The next tick of the same invocation, past the grace: still frozen, now it is evidence.
+    // The return is written down for the invocations that follow, which have none of these readings.
+    expect(s.store.item?.dbOutageSeen).toEqual({ downAt: T0, backAt: back });
+    // A later invocation (a fresh log) 15 s after the return: the record's memory still holds it back.
+    s.clock.t = back + 15_000;
+    const next = await runTick(s.deps, config, { readings: new ReadingLog() });
+    expect(next.plan.actions).toEqual([]);
+    // Nor does it wait a window for a reading that could prove nothing yet.
+    expect(s.clock.t - (back + 15_000)).toBeLessThan(11_250);
+    // Past the grace, in yet another invocation: still frozen over the window, now that is evidence.
     s.clock.t = back + 31_000;
-    const later = await runTick(s.deps, config, { readings });
+    const later = await runTick(s.deps, config, { readings: new ReadingLog() });
     expect(later.plan.actions.map((a) => a.purpose)).toEqual(['restart-stop', 'restart-start']);
   });
 

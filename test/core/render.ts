@@ -30,6 +30,10 @@ const recordLines = (r: RecordState, now: number): string[] => {
   );
   lines.push(r.paused === undefined ? 'paused: no' : `paused: yes, by ${r.paused.by} ${rel(r.paused.since, now)}: ${r.paused.reason}`);
   if (r.lastAlarm !== undefined) lines.push(`last alarm: ${r.lastAlarm.kind} ${rel(r.lastAlarm.at, now)}`);
+  if (r.dbOutageSeen !== undefined) {
+    const o = r.dbOutageSeen;
+    lines.push(`last DB outage seen: down ${rel(o.downAt, now)}, ${o.backAt === undefined ? 'not back yet' : `back ${rel(o.backAt, now)}`}`);
+  }
   return lines;
 };
 

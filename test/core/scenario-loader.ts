@@ -164,6 +164,7 @@ const recordInput = z
     nodes: z.array(nodeRef).optional(),
     lastAlarm: z.object({ kind: z.string(), at: rel, reason: z.string() }).strict().optional(),
     components: z.partialRecord(otherComponent, componentStateInput).optional(),
+    dbOutageSeen: z.object({ downAt: rel, backAt: rel.optional() }).strict().optional(),
   })
   .strict();
 
@@ -376,6 +377,9 @@ const toRecord = (r: z.output<typeof recordInput> | undefined, now: number, conf
     nodes: r.nodes ?? config.nodes.map(({ id, hostname }) => ({ id, hostname })),
     ...(r.lastAlarm === undefined ? {} : { lastAlarm: { ...r.lastAlarm, at: at(now, r.lastAlarm.at) } }),
     ...(components === undefined ? {} : { components }),
+    ...(r.dbOutageSeen === undefined
+      ? {}
+      : { dbOutageSeen: { downAt: at(now, r.dbOutageSeen.downAt), ...(r.dbOutageSeen.backAt === undefined ? {} : { backAt: at(now, r.dbOutageSeen.backAt) }) } }),
   };
 };
 

@@ -74,7 +74,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { functionTimeout } from '../../infra/lib/sizing.js';
 import { type ClusterConfig, parseSettings, type WatchdogSettings } from '../../functions/core/config.js';
 import { decide } from '../../functions/core/decide.js';
-import { type EngineDeps, observe, runTick, type TickReport } from '../../functions/core/engine.js';
+import { type EngineDeps, observe, runTick, slowReadingMs, type TickReport } from '../../functions/core/engine.js';
 import { ReadingLog, unitProbeOf } from '../../functions/core/evidence.js';
 import { livenessWindowSeconds } from '../../functions/core/liveness.js';
 import { planManualFailover } from '../../functions/core/manual.js';
@@ -143,7 +143,8 @@ interface Budgets {
 }
 
 type Req =
-  | { readonly port: 'db' }
+  /** `sentAt`: the function's clock when it sent the query (a slow answer voids earlier evidence). */
+  | { readonly port: 'db'; readonly sentAt: number }
   | { readonly port: 'read' }
   | { readonly port: 'reach'; readonly ids: readonly string[] }
   | { readonly port: 'write'; readonly expected: StoredRecord; readonly next: RecordState; readonly lease: LeaseClaim }
@@ -211,6 +212,8 @@ interface Track {
 /** One DB reading of an invocation (tick actors). */
 interface Reading {
   readonly at: number;
+  /** Answered later than a healthy DB ever does (engine's slowReadingMs): no earlier reading serves then. */
+  readonly slow: boolean;
   readonly db: DbObservation;
   readonly kind: 'observe' | 'recheck' | 'reread';
   /** Nodes whose scheduler was up at this reading, as `id:upGen` (ghost for invariant h). */
@@ -683,7 +686,7 @@ const replay = async (program: Program, requestId: string, log: readonly LogEntr
   const deps: EngineDeps = {
     owner: 'set by the app',
     clock: { now: () => now + skewMs, sleep: (ms) => issue<void>({ port: 'sleep', ms, wakeAt: now + ms }) },
-    db: { observe: () => issue<DbObservation>({ port: 'db' }), close: async () => undefined },
+    db: { observe: () => issue<DbObservation>({ port: 'db', sentAt: now + skewMs }), close: async () => undefined },
     store: {
       read: () => issue<StoredRecord>({ port: 'read' }),
       write: (expected, next, lease) => issue<WriteResult>({ port: 'write', expected, next, lease }),
@@ -746,6 +749,9 @@ interface Successor {
 type Variant = 'normal' | 'lost' | 'malformed' | 'sendFail';
 
 const EXEMPT_STOPS = new Set(['stop-duplicate', 'cancel-pending', 'stop-removed']);
+
+/** The invocation log's outage marks, as the engine puts them on the observation. */
+type OutageMarks = Pick<Observation, 'dbBackAt' | 'dbDownAt'>;
 
 class Explorer {
   readonly #spec: ModelSpec;
@@ -910,11 +916,14 @@ class Explorer {
   #planOf(a: ActorModel, t: Track, readings: readonly Reading[]): PlanView {
     const at = t.observedAt as number;
     let earlier: EarlierReading | undefined;
+    let outage: OutageMarks = {};
     const record = t.group.record as StoredRecord;
     if (a.kind === 'tick' && record.paused === undefined && this.#config.enforcement !== 'observe') {
       const log = new ReadingLog();
-      for (const r of readings) if (!(r.kind === 'recheck' && r.db.status === 'ok')) log.add(r.db, r.at);
+      for (const r of readings) if (!(r.kind === 'recheck' && r.db.status === 'ok')) log.add(r.db, r.at, r.slow);
       earlier = log.before(at, this.#windowMs);
+      // When the invocation saw the DB go and come back: liveness gives survivors time after the return.
+      outage = { ...(log.dbBackAt === undefined ? {} : { dbBackAt: log.dbBackAt }), ...(log.dbDownAt === undefined ? {} : { dbDownAt: log.dbDownAt }) };
     }
     const key = [
       a.kind,
@@ -924,23 +933,24 @@ class Explorer {
       canon(t.group.reach),
       earlier === undefined ? '-' : `${earlier.observedAt}:${answerDigest({ status: 'ok', rows: earlier.rows, foreign: [] })}`,
       canon(t.units),
+      `${outage.dbDownAt ?? '-'}:${outage.dbBackAt ?? '-'}`,
     ].join('|');
     const hit = this.#plans.get(key);
     if (hit !== undefined) return hit;
     if (this.#plans.size >= 100_000) this.#plans.clear();
-    const view = this.#computePlan(a, t, earlier, at);
+    const view = this.#computePlan(a, t, earlier, at, outage);
     this.#plans.set(key, view);
     return view;
   }
 
-  #computePlan(a: ActorModel, t: Track, earlier: EarlierReading | undefined, at: number): PlanView {
+  #computePlan(a: ActorModel, t: Track, earlier: EarlierReading | undefined, at: number, outage: OutageMarks = {}): PlanView {
     const record = t.group.record as StoredRecord;
     const reach = t.group.reach as ReachabilityResult;
     const db = t.db as DbObservation;
     const base: Observation = { db, reachability: reach.ok ? { ...reach.nodes } : {} };
     const obs: Observation =
       a.kind === 'tick'
-        ? { ...base, ...(earlier === undefined ? {} : { earlier }), ...(Object.keys(t.units).length === 0 ? {} : { units: t.units }) }
+        ? { ...base, ...(earlier === undefined ? {} : { earlier }), ...outage, ...(Object.keys(t.units).length === 0 ? {} : { units: t.units }) }
         : base;
     const state = stripStored(record);
     let plan: Plan | undefined;
@@ -1029,7 +1039,8 @@ class Explorer {
         response = db;
         if (w.dbDown) world = { ...world, dbDownSeen: true };
         const kind: Reading['kind'] = isGroupRead ? 'observe' : track.db?.status === 'unreachable' ? 'recheck' : 'reread';
-        if (a.kind === 'tick') readings = [...readings, { at: w.now + skew, db, kind, up: upSnapshot(w) }];
+        const slow = w.now + skew - req.sentAt > slowReadingMs(cfg);
+        if (a.kind === 'tick') readings = [...readings, { at: w.now + skew, slow, db, kind, up: upSnapshot(w) }];
         if (isGroupRead) groupPart('db', db);
         else {
           this.#cover(kind === 'recheck' ? `DB watch recheck (${db.status})` : `evidence re-read (${db.status})`);
