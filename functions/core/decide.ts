@@ -182,7 +182,7 @@ const outageOpen = (record: RecordState): boolean => record.dbOutageSeen !== und
 const outageMemory = (obs: Observation, record: RecordState, now: number): RecordState['dbOutageSeen'] => {
   const seen = record.dbOutageSeen;
   if (obs.db.status === 'unreachable') return outageOpen(record) ? undefined : { downAt: obs.dbDownAt ?? now };
-  if (seen !== undefined && seen.backAt === undefined) return { downAt: seen.downAt, backAt: obs.dbBackAt !== undefined && obs.dbBackAt >= seen.downAt ? obs.dbBackAt : now };
+  if (seen !== undefined && outageOpen(record)) return { downAt: seen.downAt, backAt: obs.dbBackAt !== undefined && obs.dbBackAt >= seen.downAt ? obs.dbBackAt : now };
   // An outage this invocation saw and recovered from before any tick could write it down.
   if (obs.dbBackAt !== undefined && (seen?.backAt === undefined || obs.dbBackAt > seen.backAt)) return { downAt: obs.dbDownAt ?? obs.dbBackAt, backAt: obs.dbBackAt };
   return undefined;

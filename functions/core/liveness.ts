@@ -7,8 +7,9 @@ import type { SchedulerRow, UnitProbe } from './model.js';
  * (a) its node reports the unit `failed` or `inactive` (status command, asked only of nodes whose
  *     heartbeat is stale), or
  * (b) two readings with the DB reachable, at least the liveness window apart by both the watchdog's
- *     and the DB's clock (two heartbeats plus a quarter), both show the same `latest_heartbeat`, older than staleAfterSeconds; and, when this
- *     invocation saw the DB unreachable, the second at least staleAfterSeconds after its return (a
+ *     and the DB's clock (two heartbeats plus a quarter), both show the same `latest_heartbeat`, older
+ *     than staleAfterSeconds; and, after an outage a tick saw, the second at least staleAfterSeconds
+ *     after the DB's return (a
  *     scheduler that survived a black-holed DB resumes when its blocked socket does, which can take
  *     longer than the window).
  *
@@ -39,7 +40,7 @@ interface LivenessInput {
   readonly heartbeatSeconds: number;
   /** When `row` was read. */
   readonly now: number;
-  /** When the DB answered again after an outage this invocation saw (Observation.dbBackAt). */
+  /** When the DB answered again after an outage a tick saw, this invocation's or the record's (dbBackAtOf). */
   readonly dbBackAt?: number;
 }
 
